@@ -1,0 +1,1 @@
+"""keras_lzu: Learning to Zoom and Unzoom for Keras 3."""

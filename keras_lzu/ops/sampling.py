@@ -1,0 +1,238 @@
+"""Zoom and unzoom: bilinear resampling of images and features through a grid.
+
+Conventions (ARCHITECTURE.md section 2): output pixel `(r, c)` of a size
+`(H', W')` has normalized centre `((c + .5) / W', (r + .5) / H')`; a normalized
+location `(x, y)` of a `(H, W)` tensor is sampled bilinearly at pixel
+coordinates `(x W - .5, y H - .5)`, clamped to the border (edge replicate).
+
+Both ops come in a separable form (two 1-D gathers, the fast path) and a
+general form (a 4-tap gather per output pixel). Everything is static-shape
+`keras.ops` code: it compiles under XLA and JAX `jit`, with unknown batch
+sizes, and for images of unknown height and width.
+"""
+
+import numpy as np
+from keras import ops
+
+from keras_lzu.ops import grids
+from keras_lzu.ops import inversion
+from keras_lzu.ops import validation
+
+
+def zoom(images, grid, output_size, separable=False):
+    """Resamples images through a warp grid into `output_size`.
+
+    With the identity grid this equals `tf.image.resize(images, output_size,
+    "bilinear", antialias=False)`.
+
+    Args:
+        images: `(B, H, W, C)` tensor. Integer images are converted to
+            float32; float images keep their dtype (the math runs in float32).
+        grid: `(B, gh, gw, 2)` or `(1, gh, gw, 2)` grid (a batch of 1 is
+            shared by all images without being copied).
+        output_size: `(H', W')` of the zoomed images.
+        separable: bool. `True` uses the grid's marginals and two 1-D gathers;
+            exact for separable grids (such as `saliency_to_grid(...,
+            separable=True)` makes). `False` (default) is exact for any grid.
+
+    Returns:
+        `(B, H', W', C)` zoomed images.
+
+    Example:
+
+    >>> images = np.random.rand(2, 120, 160, 3).astype("float32")
+    >>> zoom(images, identity_grid(1), (60, 80)).shape
+    (2, 60, 80, 3)
+    """
+    images, grid = _prepare(images, grid, "images")
+    height, width = validation.size_pair(output_size, "output_size")
+    in_height, in_width = _spatial_dims(images)
+    if separable:
+        x_knots = ops.mean(grid[..., 0], axis=1)
+        y_knots = ops.mean(grid[..., 1], axis=2)
+        xs = grids.interpolate_knots(x_knots, width) * in_width - 0.5
+        ys = grids.interpolate_knots(y_knots, height) * in_height - 0.5
+        return sample_separable(images, xs, ys)
+    locations = grids.upsample_grid(grid, (height, width))
+    return sample_general(images, _to_pixels(locations, in_height, in_width))
+
+
+def unzoom(features, grid, output_size=None, separable=False,
+           max_steps=inversion.DEFAULT_MAX_STEPS):
+    """Resamples features of a zoomed image back to the uniform layout.
+
+    Output pixel centre `v` samples the features at `T^-1(v)`, where `T` is
+    the piecewise-bilinear warp of `grid` (clamped to its range).
+
+    Args:
+        features: `(B, h', w', C)` features computed on the zoomed image.
+        grid: the forward grid that made the zoomed image.
+        output_size: `(h, w)`; defaults to the features' own spatial size.
+        separable: bool. `True` selects the per-axis inversion (exact for
+            separable grids); `False` (default) inverts any grid.
+        max_steps: int, quad-to-quad jumps of the general inversion.
+
+    Returns:
+        `(B, h, w, C)` unzoomed features.
+    """
+    grid = ops.convert_to_tensor(grid)
+    inverse = inversion.invert_grid(grid, separable=separable)
+    return unzoom_with_inverse(features, inverse, output_size, max_steps)
+
+
+def unzoom_with_inverse(features, inverse, output_size=None,
+                        max_steps=inversion.DEFAULT_MAX_STEPS):
+    """`unzoom` with an inverse precomputed by `invert_grid`.
+
+    Lets several feature levels share one inversion of the same grid.
+    """
+    features = ops.convert_to_tensor(features)
+    validation.check_images(features, "features")
+    features = _as_float(features)
+    validation.check_batch_compatible(
+        inverse["x_knots"].shape[0], features.shape[0], "grid", "features"
+    )
+    if output_size is None:
+        if None in tuple(features.shape[1:3]):
+            raise ValueError(
+                "`output_size` is required when the features' height and "
+                f"width are not static. Received: features.shape="
+                f"{tuple(features.shape)}"
+            )
+        output_size = tuple(features.shape[1:3])
+    height, width = validation.size_pair(output_size, "output_size")
+    in_height, in_width = _spatial_dims(features)
+    if inversion.is_separable_inverse(inverse):
+        u_x = inversion.invert_knots(inverse["x_knots"], _centres(width)[None])
+        u_y = inversion.invert_knots(inverse["y_knots"], _centres(height)[None])
+        return sample_separable(
+            features, u_x * in_width - 0.5, u_y * in_height - 0.5
+        )
+    points = np.stack(
+        np.meshgrid(_centres(width), _centres(height)), axis=-1
+    ).reshape(1, height * width, 2)
+    locations = inversion.apply_inverse(inverse, points, max_steps)
+    locations = ops.reshape(locations, (-1, height, width, 2))
+    return sample_general(features, _to_pixels(locations, in_height, in_width))
+
+
+def sample_separable(images, xs, ys):
+    """Bilinear sampling at the outer product of column and row coordinates.
+
+    Args:
+        images: `(B, H, W, C)` float tensor.
+        xs: `(Bg, W')` pixel x coordinates; `Bg` is 1 or `B`.
+        ys: `(Bg, H')` pixel y coordinates.
+
+    Returns:
+        `(B, H', W', C)`: pixel `(r, c)` samples `(xs[c], ys[r])`.
+    """
+    dtype = images.dtype
+    images = ops.cast(images, "float32")
+    in_height, in_width = _spatial_dims(images)
+    y0, y1, wy = _taps(ys, in_height)
+    x0, x1, wx = _taps(xs, in_width)
+    wy = wy[..., None, None]
+    wx = wx[:, None, :, None]
+    if ys.shape[0] == 1:
+        top = ops.take(images, y0[0], axis=1)
+        bottom = ops.take(images, y1[0], axis=1)
+    else:
+        rows = _flatten_rows(images)
+        top = _unflatten_rows(grids.gather_cells(rows, y0), images)
+        bottom = _unflatten_rows(grids.gather_cells(rows, y1), images)
+    rows = top + wy * (bottom - top)
+    if xs.shape[0] == 1:
+        left = ops.take(rows, x0[0], axis=2)
+        right = ops.take(rows, x1[0], axis=2)
+    else:
+        out_rows = ops.shape(rows)[1]
+        table = ops.reshape(rows, (ops.shape(rows)[0], -1, rows.shape[-1]))
+        row_start = ops.reshape(
+            ops.arange(out_rows, dtype="int32") * in_width, (1, -1, 1)
+        )
+        left = grids.gather_cells(table, row_start + x0[:, None, :])
+        right = grids.gather_cells(table, row_start + x1[:, None, :])
+    return ops.cast(left + wx * (right - left), dtype)
+
+
+def sample_general(images, coordinates):
+    """Bilinear sampling at arbitrary pixel coordinates, edge-clamped.
+
+    Args:
+        images: `(B, H, W, C)` float tensor.
+        coordinates: `(Bg, H', W', 2)` pixel `(x, y)` coordinates; `Bg` is 1
+            or `B`.
+
+    Returns:
+        `(B, H', W', C)` samples.
+    """
+    dtype = images.dtype
+    images = ops.cast(images, "float32")
+    in_height, in_width = _spatial_dims(images)
+    x0, x1, wx = _taps(coordinates[..., 0], in_width)
+    y0, y1, wy = _taps(coordinates[..., 1], in_height)
+    table = ops.reshape(images, (ops.shape(images)[0], -1, images.shape[-1]))
+
+    def tap(row, col):
+        return grids.gather_cells(table, row * in_width + col)
+
+    top = tap(y0, x0) + wx[..., None] * (tap(y0, x1) - tap(y0, x0))
+    bottom = tap(y1, x0) + wx[..., None] * (tap(y1, x1) - tap(y1, x0))
+    return ops.cast(top + wy[..., None] * (bottom - top), dtype)
+
+
+def _taps(coordinates, size):
+    """Indices and weights of the two linear-interpolation taps, clamped."""
+    size_f = ops.cast(size, "float32")
+    coordinates = ops.clip(ops.cast(coordinates, "float32"), -1.0, size_f)
+    lower = ops.floor(coordinates)
+    weight = coordinates - lower
+    lower = ops.cast(lower, "int32")
+    last = ops.cast(size, "int32") - 1
+    first = ops.clip(lower, 0, last)
+    second = ops.clip(lower + 1, 0, last)
+    return first, second, weight
+
+
+def _flatten_rows(images):
+    shape = ops.shape(images)
+    return ops.reshape(images, (shape[0], shape[1], -1))
+
+
+def _unflatten_rows(rows, images):
+    shape = ops.shape(images)
+    return ops.reshape(rows, (shape[0], -1, shape[2], images.shape[-1]))
+
+
+def _centres(size):
+    return ((np.arange(size) + 0.5) / size).astype("float32")
+
+
+def _to_pixels(locations, height, width):
+    scale = ops.stack(
+        [ops.cast(width, "float32"), ops.cast(height, "float32")]
+    )
+    return locations * scale - 0.5
+
+
+def _spatial_dims(x):
+    shape = ops.shape(x)
+    return shape[1], shape[2]
+
+
+def _as_float(x):
+    if "float" in str(x.dtype):
+        return x
+    return ops.cast(x, "float32")
+
+
+def _prepare(images, grid, name):
+    images = ops.convert_to_tensor(images)
+    grid = ops.convert_to_tensor(grid)
+    validation.check_images(images, name)
+    validation.check_grid(grid)
+    validation.check_batch_compatible(
+        grid.shape[0], images.shape[0], "grid", name
+    )
+    return _as_float(images), ops.cast(grid, "float32")
