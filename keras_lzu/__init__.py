@@ -1,1 +1,33 @@
-"""keras_lzu: Learning to Zoom and Unzoom for Keras 3."""
+"""keras_lzu: Learning to Zoom and Unzoom (CVPR 2023) for Keras 3.
+
+`import keras_lzu` loads only Keras and the package's own ops and layers;
+model adapters import KerasCV / KerasHub, and the serving tools import the
+TF Serving stack, only when they are used.
+"""
+
+import importlib
+
+from keras_lzu import ops
+from keras_lzu.layers import InvertGrid
+from keras_lzu.layers import SaliencyGrid
+from keras_lzu.layers import UnzoomLayer
+from keras_lzu.layers import ZoomLayer
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "wrap": ("keras_lzu.models", "wrap"),
+    "export": ("keras_lzu.export", "export"),
+    "saliency_prior_from_boxes": ("keras_lzu.data", "saliency_prior_from_boxes"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module_name), attribute)
+    raise AttributeError(f"module 'keras_lzu' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,6 @@
+"""Keras layers over `keras_lzu.ops`."""
+
+from keras_lzu.layers.invert_grid import InvertGrid
+from keras_lzu.layers.saliency_grid import SaliencyGrid
+from keras_lzu.layers.unzoom_layer import UnzoomLayer
+from keras_lzu.layers.zoom_layer import ZoomLayer

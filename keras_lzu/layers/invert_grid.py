@@ -1,0 +1,59 @@
+import keras
+
+from keras_lzu.ops import inversion
+
+
+@keras.saving.register_keras_serializable(package="keras_lzu")
+class InvertGrid(keras.layers.Layer):
+    """Precomputes the inverse of a warp grid once, for several unzooms.
+
+    Every `UnzoomLayer` that takes this layer's output shares one inversion
+    of the grid per forward pass (one per model when the grid is fixed):
+    the per-grid work (marginal knots and, for general grids, the bilinear
+    coefficients of every quad) is done here; each unzoom then only evaluates
+    the inverse at its own pixel centres, exactly at its own resolution.
+
+    >>> grid = keras.Input((31, 51, 2), batch_size=1)
+    >>> inverse = InvertGrid(separable=True)(grid)
+    >>> sorted(inverse)
+    ['x_knots', 'y_knots']
+
+    Args:
+        separable: bool. `True` inverts per axis (exact for separable grids,
+            much cheaper); `False` inverts any piecewise-bilinear warp.
+        **kwargs: base `Layer` arguments.
+
+    Call arguments:
+        grid: `(B or 1, gh, gw, 2)` grid.
+
+    Returns:
+        A dict of float32 tensors, the input of `UnzoomLayer` in place of
+        the grid.
+    """
+
+    def __init__(self, separable=False, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self.separable = bool(separable)
+
+    def call(self, grid):
+        return inversion.invert_grid(grid, separable=self.separable)
+
+    def compute_output_shape(self, grid_shape):
+        batch, gh, gw, _ = grid_shape
+        shapes = {"x_knots": (batch, gw), "y_knots": (batch, gh)}
+        if not self.separable:
+            shapes["quads"] = (batch, (gh - 1) * (gw - 1), 8)
+        return shapes
+
+    def compute_output_spec(self, grid):
+        return {
+            key: keras.KerasTensor(shape, dtype="float32")
+            for key, shape in self.compute_output_shape(grid.shape).items()
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"separable": self.separable})
+        return config

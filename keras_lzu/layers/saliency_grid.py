@@ -1,0 +1,261 @@
+import numpy as np
+import keras
+from keras import ops
+
+from keras_lzu.ops import grids
+from keras_lzu.ops import validation
+
+MODES = ("fixed", "boxes", "network")
+
+
+@keras.saving.register_keras_serializable(package="keras_lzu")
+class SaliencyGrid(keras.layers.Layer):
+    """Produces the warp grid of LZU from a saliency map.
+
+    Three sources of saliency:
+
+    * `"fixed"`: one learnable map for the whole dataset (the paper's main
+      setting), optionally initialised from a prior such as
+      `keras_lzu.saliency_prior_from_boxes`. The grid has batch size 1 and is
+      shared by every image of a batch.
+    * `"boxes"`: a kernel density estimate of given boxes (e.g. the previous
+      frame's detections), with a learnable bandwidth and amplitude.
+    * `"network"`: a small convolutional network on a thumbnail of the image.
+
+    The grid math runs in float32 whatever the dtype policy.
+
+    >>> images = keras.Input((240, 320, 3))
+    >>> SaliencyGrid(mode="fixed")(images).shape
+    (1, 31, 51, 2)
+
+    Args:
+        mode: one of `"fixed"`, `"boxes"`, `"network"`.
+        grid_shape: `(gh, gw)` control points of the grid.
+        separable: bool, see `keras_lzu.ops.saliency_to_grid`.
+        attraction_fwhm: float, attraction kernel width in grid cells.
+        anti_crop: bool, reflect-pad the saliency (keeps the field of view).
+        prior: optional non-negative array of any 2-D shape, the initial
+            saliency of the `"fixed"` mode (resized to `grid_shape`).
+            Defaults to uniform (the identity grid).
+        bandwidth: float, initial Gaussian width of the `"boxes"` mode, as a
+            fraction of each box's size.
+        amplitude: float, initial weight of the boxes over a uniform floor
+            of 1 in the `"boxes"` mode.
+        thumbnail_size: `(height, width)` the `"network"` mode looks at.
+        filters: int, width of the `"network"` mode's convolutions.
+        **kwargs: base `Layer` arguments.
+
+    Call arguments:
+        inputs: images `(B, H, W, C)` for `"fixed"` (used for nothing but
+            placing the layer in a graph) and `"network"`; `[images, boxes]`
+            for `"boxes"`, with boxes `(B, N, 4)` normalized `xyxy` in
+            `[0, 1]`; rows with a negative coordinate or no area (padding)
+            are ignored.
+
+    Returns:
+        A float32 grid `(1, gh, gw, 2)` (`"fixed"`) or `(B, gh, gw, 2)`.
+    """
+
+    def __init__(
+        self,
+        mode="fixed",
+        grid_shape=(31, 51),
+        separable=True,
+        attraction_fwhm=13,
+        anti_crop=True,
+        prior=None,
+        bandwidth=0.5,
+        amplitude=4.0,
+        thumbnail_size=(48, 80),
+        filters=16,
+        **kwargs,
+    ):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(
+                f"`mode` must be one of {MODES}. Received: mode={mode!r}"
+            )
+        self.mode = mode
+        self.grid_shape = grids._grid_shape(grid_shape)
+        self.separable = bool(separable)
+        if not attraction_fwhm > 0:
+            raise ValueError(
+                "`attraction_fwhm` must be positive. "
+                f"Received: attraction_fwhm={attraction_fwhm}"
+            )
+        self.attraction_fwhm = float(attraction_fwhm)
+        self.anti_crop = bool(anti_crop)
+        self.prior = None if prior is None else _checked_prior(prior)
+        for name, value in (("bandwidth", bandwidth), ("amplitude", amplitude)):
+            if not value > 0:
+                raise ValueError(
+                    f"`{name}` must be positive. Received: {name}={value}"
+                )
+        self.bandwidth = float(bandwidth)
+        self.amplitude = float(amplitude)
+        self.thumbnail_size = validation.size_pair(
+            thumbnail_size, "thumbnail_size"
+        )
+        self.filters = int(filters)
+        if mode == "network":
+            self._network = [
+                keras.layers.Conv2D(
+                    self.filters, 3, strides=2, padding="same",
+                    activation="relu", dtype=self.dtype_policy,
+                ),
+                keras.layers.Conv2D(
+                    self.filters, 3, padding="same", activation="relu",
+                    dtype=self.dtype_policy,
+                ),
+                keras.layers.Conv2D(
+                    1, 1, kernel_initializer="zeros", dtype=self.dtype_policy
+                ),
+            ]
+
+    def build(self, input_shape):
+        if self.mode == "fixed":
+            self.log_saliency = self.add_weight(
+                name="log_saliency",
+                shape=self.grid_shape,
+                initializer=self._prior_initializer(),
+            )
+        elif self.mode == "boxes":
+            self.log_bandwidth = self.add_weight(
+                name="log_bandwidth", shape=(),
+                initializer=keras.initializers.Constant(np.log(self.bandwidth)),
+            )
+            self.log_amplitude = self.add_weight(
+                name="log_amplitude", shape=(),
+                initializer=keras.initializers.Constant(np.log(self.amplitude)),
+            )
+        else:
+            channels = input_shape[-1]
+            shape = (None, *self.thumbnail_size, channels)
+            for layer in self._network:
+                layer.build(shape)
+                shape = layer.compute_output_shape(shape)
+
+    def call(self, inputs):
+        if self.mode == "fixed":
+            log_saliency = self.log_saliency - ops.max(self.log_saliency)
+            saliency = ops.exp(log_saliency)[None]
+        elif self.mode == "boxes":
+            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+                raise ValueError(
+                    'SaliencyGrid(mode="boxes") expects inputs [images, '
+                    f"boxes]. Received: {inputs!r}"
+                )
+            saliency = self._boxes_saliency(inputs[1])
+        else:
+            saliency = self._network_saliency(inputs)
+        return grids.saliency_to_grid(
+            saliency,
+            grid_shape=self.grid_shape,
+            separable=self.separable,
+            attraction_fwhm=self.attraction_fwhm,
+            anti_crop=self.anti_crop,
+        )
+
+    def saliency(self, inputs=None):
+        """The current saliency map `(B or 1, gh, gw)`, for inspection."""
+        if self.mode == "fixed":
+            return ops.exp(self.log_saliency - ops.max(self.log_saliency))[None]
+        if self.mode == "boxes":
+            return self._boxes_saliency(inputs[1])
+        return self._network_saliency(inputs)
+
+    def _boxes_saliency(self, boxes):
+        boxes = ops.cast(boxes, "float32")
+        if len(boxes.shape) != 3 or boxes.shape[-1] != 4:
+            raise ValueError(
+                "`boxes` must have shape (batch, num_boxes, 4) with "
+                f"normalized xyxy boxes. Received: boxes.shape={boxes.shape}"
+            )
+        gh, gw = self.grid_shape
+        xs = ops.convert_to_tensor(np.linspace(0, 1, gw, dtype="float32"))
+        ys = ops.convert_to_tensor(np.linspace(0, 1, gh, dtype="float32"))
+        x1, y1, x2, y2 = (boxes[..., k, None] for k in range(4))
+        valid = ops.cast(
+            (ops.min(boxes, axis=-1, keepdims=True) >= 0)
+            & (x2 > x1)
+            & (y2 > y1),
+            "float32",
+        )
+        bandwidth = ops.exp(self.log_bandwidth)
+        min_sigma = 0.5 / max(gh, gw)
+        sigma_x = bandwidth * ops.maximum(x2 - x1, 0.0) + min_sigma
+        sigma_y = bandwidth * ops.maximum(y2 - y1, 0.0) + min_sigma
+        profile_x = ops.exp(-0.5 * ops.square((xs - (x1 + x2) / 2) / sigma_x))
+        profile_y = ops.exp(-0.5 * ops.square((ys - (y1 + y2) / 2) / sigma_y))
+        density = ops.einsum("bni,bnj->bij", profile_y * valid, profile_x)
+        return 1.0 + ops.exp(self.log_amplitude) * density
+
+    def _network_saliency(self, images):
+        images = ops.cast(images, "float32")
+        thumbnail = ops.image.resize(
+            images, self.thumbnail_size, interpolation="bilinear"
+        )
+        mean = ops.mean(thumbnail, axis=(1, 2, 3), keepdims=True)
+        spread = ops.std(thumbnail, axis=(1, 2, 3), keepdims=True)
+        x = (thumbnail - mean) / (spread + 1e-3)
+        for layer in self._network:
+            x = layer(x)
+        logits = ops.image.resize(
+            ops.cast(x, "float32"), self.grid_shape, interpolation="bilinear"
+        )[..., 0]
+        return ops.exp(ops.clip(logits, -20.0, 20.0))
+
+    def _prior_initializer(self):
+        if self.prior is None:
+            return "zeros"
+        prior = self.prior
+        if prior.shape != self.grid_shape:
+            prior = ops.convert_to_numpy(
+                ops.image.resize(
+                    prior[None, ..., None], self.grid_shape,
+                    interpolation="bilinear",
+                )
+            )[0, ..., 0]
+        prior = np.maximum(prior, 0.0) / max(float(prior.max()), 1e-30)
+        log_prior = np.log(prior + grids.SALIENCY_FLOOR).astype("float32")
+        return keras.initializers.Constant(log_prior)
+
+    def compute_output_shape(self, input_shape):
+        if self.mode == "fixed":
+            batch = 1
+        elif self.mode == "boxes":
+            batch = input_shape[0][0]
+        else:
+            batch = input_shape[0]
+        return (batch, *self.grid_shape, 2)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "mode": self.mode,
+                "grid_shape": self.grid_shape,
+                "separable": self.separable,
+                "attraction_fwhm": self.attraction_fwhm,
+                "anti_crop": self.anti_crop,
+                "prior": None if self.prior is None else self.prior.tolist(),
+                "bandwidth": self.bandwidth,
+                "amplitude": self.amplitude,
+                "thumbnail_size": self.thumbnail_size,
+                "filters": self.filters,
+            }
+        )
+        return config
+
+
+def _checked_prior(prior):
+    prior = np.asarray(prior, dtype="float32")
+    if prior.ndim != 2 or min(prior.shape) < 1:
+        raise ValueError(
+            "`prior` must be a 2-D (height, width) saliency map. "
+            f"Received: prior.shape={prior.shape}"
+        )
+    if not np.all(np.isfinite(prior)) or prior.min() < 0:
+        raise ValueError("`prior` must be finite and non-negative.")
+    return prior

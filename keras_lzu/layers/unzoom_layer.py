@@ -1,0 +1,86 @@
+import keras
+
+from keras_lzu.layers.zoom_layer import _unpack_pair
+from keras_lzu.ops import inversion
+from keras_lzu.ops import sampling
+from keras_lzu.ops import validation
+
+
+@keras.saving.register_keras_serializable(package="keras_lzu")
+class UnzoomLayer(keras.layers.Layer):
+    """Resamples features of a zoomed image back into the uniform layout.
+
+    Output pixel centre `v` samples the features at `T^-1(v)`, the inverse
+    of the grid's piecewise-bilinear warp, clamped to its range
+    (ARCHITECTURE.md section 2). Feed it the forward grid, or the output of
+    `InvertGrid` to share one inversion between several feature levels.
+
+    >>> features = keras.Input((60, 80, 16))
+    >>> grid = keras.Input((31, 51, 2), batch_size=1)
+    >>> UnzoomLayer()([features, grid]).shape
+    (None, 60, 80, 16)
+
+    Args:
+        output_size: `(height, width)` of the unzoomed features, or `None`
+            (default) for the features' own size, as the paper does for each
+            pyramid level.
+        separable: bool, used when the second input is a grid: `True`
+            inverts per axis (exact for separable grids), `False` inverts any
+            grid. An `InvertGrid` output carries its own choice.
+        max_steps: int, quad-to-quad jumps of the general inversion.
+        **kwargs: base `Layer` arguments.
+
+    Call arguments:
+        inputs: `[features, grid_or_inverse]`: features `(B, h', w', C)` and
+            either a grid `(B or 1, gh, gw, 2)` or an `InvertGrid` output.
+
+    Returns:
+        `(B, height, width, C)` features in the uniform layout.
+    """
+
+    def __init__(self, output_size=None, separable=False,
+                 max_steps=inversion.DEFAULT_MAX_STEPS, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self.output_size = (
+            None
+            if output_size is None
+            else validation.size_pair(output_size, "output_size")
+        )
+        self.separable = bool(separable)
+        if int(max_steps) < 0:
+            raise ValueError(
+                f"`max_steps` must be >= 0. Received: max_steps={max_steps}"
+            )
+        self.max_steps = int(max_steps)
+
+    def call(self, inputs):
+        features, grid_or_inverse = _unpack_pair(
+            inputs, "UnzoomLayer", "[features, grid_or_inverse]"
+        )
+        if isinstance(grid_or_inverse, dict):
+            inverse = grid_or_inverse
+        else:
+            inverse = inversion.invert_grid(
+                grid_or_inverse, separable=self.separable
+            )
+        unzoomed = sampling.unzoom_with_inverse(
+            features, inverse, self.output_size, self.max_steps
+        )
+        return keras.ops.cast(unzoomed, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        features_shape = input_shape[0]
+        size = self.output_size or tuple(features_shape[1:3])
+        return (features_shape[0], *size, features_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "output_size": self.output_size,
+                "separable": self.separable,
+                "max_steps": self.max_steps,
+            }
+        )
+        return config

@@ -1,0 +1,66 @@
+import keras
+
+from keras_lzu import ops as lzu_ops
+from keras_lzu.ops import validation
+
+
+@keras.saving.register_keras_serializable(package="keras_lzu")
+class ZoomLayer(keras.layers.Layer):
+    """Resamples images through a warp grid, spending pixels where it is dense.
+
+    Output pixel `(r, c)` samples the image at the grid's warp of its centre
+    (ARCHITECTURE.md section 2). With the identity grid the layer is a plain
+    bilinear resize. The resampling runs in float32 whatever the dtype policy;
+    the result is cast to the layer's compute dtype.
+
+    >>> images = keras.Input((240, 320, 3))
+    >>> grid = SaliencyGrid(mode="fixed")(images)
+    >>> ZoomLayer((120, 160))([images, grid]).shape
+    (None, 120, 160, 3)
+
+    Args:
+        output_size: `(height, width)` of the zoomed images.
+        separable: bool. `True` uses the fast separable sampler, exact for
+            separable grids (the default of `SaliencyGrid`). `False` is exact
+            for any grid.
+        **kwargs: base `Layer` arguments.
+
+    Call arguments:
+        inputs: `[images, grid]`: images `(B, H, W, C)` and a grid
+            `(B or 1, gh, gw, 2)`.
+
+    Returns:
+        `(B, output_height, output_width, C)` zoomed images.
+    """
+
+    def __init__(self, output_size, separable=False, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self.output_size = validation.size_pair(output_size, "output_size")
+        self.separable = bool(separable)
+
+    def call(self, inputs):
+        images, grid = _unpack_pair(inputs, "ZoomLayer", "[images, grid]")
+        zoomed = lzu_ops.zoom(
+            images, grid, self.output_size, separable=self.separable
+        )
+        return keras.ops.cast(zoomed, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        images_shape = input_shape[0]
+        return (images_shape[0], *self.output_size, images_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"output_size": self.output_size, "separable": self.separable}
+        )
+        return config
+
+
+def _unpack_pair(inputs, layer_name, expected):
+    if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+        raise ValueError(
+            f"{layer_name} expects inputs {expected}. Received: {inputs!r}"
+        )
+    return inputs

@@ -1,0 +1,3 @@
+"""`wrap()`: LZU around existing detectors and segmenters."""
+
+from keras_lzu.models.wrap import wrap

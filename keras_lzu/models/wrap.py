@@ -1,0 +1,109 @@
+"""`keras_lzu.wrap`: dispatch a model to the adapter of its family.
+
+Each adapter module exposes `matches(model) -> bool` (without importing its
+model library unless the model could belong to it) and
+`wrap(model, output_size, saliency_layer, **options) -> keras.Model`.
+"""
+
+import importlib
+
+import numpy as np
+
+from keras_lzu.layers import SaliencyGrid
+from keras_lzu.ops import validation
+
+# Most specific first; the generic functional adapter is chosen explicitly
+# with `feature_layers=`.
+ADAPTERS = (
+    "keras_lzu.models.keras_cv_retinanet",
+    "keras_lzu.models.keras_cv_deeplab",
+    "keras_lzu.models.keras_hub_retinanet",
+    "keras_lzu.models.keras_hub_deeplab",
+)
+GENERIC_ADAPTER = "keras_lzu.models.generic"
+
+SUPPORTED = (
+    "keras_cv.models.RetinaNet, keras_cv.models.DeepLabV3Plus, "
+    "keras_hub.models.RetinaNetObjectDetector, "
+    "keras_hub.models.DeepLabV3ImageSegmenter"
+)
+
+
+def wrap(model, output_size, saliency="fixed", feature_layers=None,
+         grid_shape=(31, 51), separable=True, **options):
+    """Returns `model` with LZU: zoom before the backbone, unzoom after it.
+
+    Args:
+        model: a KerasCV `RetinaNet` or `DeepLabV3Plus`, a KerasHub
+            `RetinaNetObjectDetector` or `DeepLabV3ImageSegmenter`, or any
+            functional model with an image input when `feature_layers` is
+            given.
+        output_size: `(height, width)` of the zoomed image the backbone sees
+            (the compute budget). It must suit the model's strides.
+        saliency: `"fixed"` (a learnable dataset-wide saliency, uniform at
+            first), a 2-D array (a prior such as
+            `keras_lzu.saliency_prior_from_boxes` returns, used to initialise
+            the fixed saliency), `"network"`, or a `SaliencyGrid` layer.
+        feature_layers: names of layers of a functional model whose outputs
+            (2-D feature maps) are unzoomed; selects the generic adapter.
+        grid_shape: `(gh, gw)` control points of the grid.
+        separable: bool, separable warp (fast) or general warp.
+        **options: adapter-specific options.
+
+    Returns:
+        A Keras model that trains, evaluates and predicts like `model`, with
+        labels and predictions in the caller's image frame.
+
+    Raises:
+        TypeError: if the model belongs to no supported family.
+    """
+    output_size = validation.size_pair(output_size, "output_size")
+    saliency_layer = make_saliency_layer(saliency, grid_shape, separable)
+    if feature_layers is not None:
+        adapter = importlib.import_module(GENERIC_ADAPTER)
+        return adapter.wrap(
+            model, output_size, saliency_layer,
+            feature_layers=feature_layers, **options,
+        )
+    for name in ADAPTERS:
+        adapter = importlib.import_module(name)
+        if adapter.matches(model):
+            return adapter.wrap(model, output_size, saliency_layer, **options)
+    raise TypeError(
+        f"keras_lzu.wrap() does not support {type(model).__name__}. "
+        f"Supported families: {SUPPORTED}. For any other functional model "
+        "with an image input, pass `feature_layers=[...]`, the names of the "
+        "layers whose 2-D feature maps should be unzoomed."
+    )
+
+
+def make_saliency_layer(saliency, grid_shape=(31, 51), separable=True):
+    """The `SaliencyGrid` that `wrap` uses for its `saliency` argument."""
+    if isinstance(saliency, SaliencyGrid):
+        return saliency
+    if isinstance(saliency, str):
+        if saliency not in ("fixed", "network"):
+            raise ValueError(
+                '`saliency` must be "fixed", "network", a 2-D prior array or '
+                f"a SaliencyGrid layer. Received: saliency={saliency!r}"
+            )
+        return SaliencyGrid(
+            mode=saliency, grid_shape=grid_shape, separable=separable,
+            name="saliency_grid",
+        )
+    prior = np.asarray(saliency)
+    return SaliencyGrid(
+        mode="fixed", grid_shape=grid_shape, separable=separable,
+        prior=prior, name="saliency_grid",
+    )
+
+
+def class_in_family(model, module_prefix, class_names):
+    """True when a class of `model`'s MRO is one of `class_names` defined in
+    a module under `module_prefix` (checked without importing the library)."""
+    for cls in type(model).__mro__:
+        if cls.__name__ in class_names and cls.__module__.startswith(
+            module_prefix
+        ):
+            return True
+    return False
