@@ -186,7 +186,7 @@ def gather_cells(table, indices):
         return ops.take(table[0], indices, axis=0)
     if index_batch == 1:
         return ops.take(table, indices[0], axis=1)
-    rows = table.shape[1]
+    rows = static_or_dynamic_dim(table, 1)
     batch = ops.shape(table)[0]
     if index_batch is None:
         indices = ops.broadcast_to(
@@ -196,8 +196,14 @@ def gather_cells(table, indices):
         ops.arange(batch, dtype="int32") * rows,
         (-1,) + (1,) * (len(indices.shape) - 1),
     )
-    flat = ops.reshape(table, (-1, table.shape[2]))
+    flat = ops.reshape(table, (-1, static_or_dynamic_dim(table, 2)))
     return ops.take(flat, indices + offsets, axis=0)
+
+
+def static_or_dynamic_dim(x, axis):
+    """`x.shape[axis]` when known statically, else a scalar tensor."""
+    size = x.shape[axis]
+    return size if size is not None else ops.shape(x)[axis]
 
 
 def _resample_axis(values, knots, size, axis):

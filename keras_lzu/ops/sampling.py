@@ -197,7 +197,9 @@ def _taps(coordinates, size):
 
 def _flatten_rows(images):
     shape = ops.shape(images)
-    return ops.reshape(images, (shape[0], shape[1], -1))
+    width, channels = images.shape[2], images.shape[3]
+    depth = -1 if width is None or channels is None else width * channels
+    return ops.reshape(images, (shape[0], shape[1], depth))
 
 
 def _unflatten_rows(rows, images):

@@ -1,0 +1,54 @@
+"""Backend-specific helpers for tests that run on every Keras backend."""
+
+import keras
+import numpy as np
+
+
+def to_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def compile_function(fn):
+    """`fn` compiled the way each backend compiles: XLA on TensorFlow (with
+    an unknown batch size), `jax.jit` on JAX, `torch.compile` is not used."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        compiled = tf.function(fn, jit_compile=True, reduce_retracing=True)
+
+        def run(*arrays):
+            specs = [
+                tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype))
+                for a in arrays
+            ]
+            return compiled.get_concrete_function(*specs)(*arrays)
+
+        return run
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+def gradient(fn, x):
+    """Gradient of the scalar `fn(x)` with respect to the array `x`."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x)
+        return tape.gradient(value, x).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(fn)(x))
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    fn(x).backward()
+    return x.grad.numpy()
