@@ -1,0 +1,150 @@
+"""TF Serving's REST API over `http.server`, for `LocalModelServer`.
+
+Paths, as TF Serving's:
+
+- `GET  /v1/models/NAME[/versions/N | /labels/L]`: model status.
+- `GET  /v1/models/NAME[/versions/N | /labels/L]/metadata`: signatures.
+- `POST /v1/models/NAME[/versions/N | /labels/L]:predict`: inference.
+
+Errors are `{"error": "..."}` with a 4xx / 5xx status.
+"""
+
+import json
+import logging
+import re
+import threading
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+
+import numpy as np
+from google.protobuf import json_format
+from tensorflow_serving.apis import get_model_metadata_pb2
+from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.apis import model_pb2
+
+from keras_lzu.serving import rest_json
+from keras_lzu.serving.errors import from_exception
+from keras_lzu.serving.errors import invalid_argument
+from keras_lzu.serving.errors import not_found
+
+_PATH = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
+    r"(?P<action>/metadata|:predict)?$"
+)
+log = logging.getLogger(__name__)
+
+
+def start_rest_server(core, host, port, max_body_bytes):
+    """Starts the REST front end of `core` in a daemon thread.
+
+    Returns:
+        The `ThreadingHTTPServer` (its `server_address[1]` is the port).
+    """
+    handler = type("LzuRestHandler", (_Handler,), {
+        "core": core, "max_body_bytes": int(max_body_bytes),
+    })
+    server = ThreadingHTTPServer((host, int(port)), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="lzu-rest",
+                     daemon=True).start()
+    return server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    core = None
+    max_body_bytes = 0
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self._answer("GET")
+
+    def do_POST(self):
+        self._answer("POST")
+
+    def log_message(self, format, *args):
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _answer(self, method):
+        try:
+            body = self._read_body() if method == "POST" else None
+            status, payload = 200, self._route(method, body)
+        except Exception as error:  # Every failure becomes a JSON error.
+            error = from_exception(error)
+            status, payload = error.http_status, {"error": error.message}
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self):
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if length < 0 or length > self.max_body_bytes:
+            self.close_connection = True
+            raise invalid_argument(
+                f"Request body of {length} bytes is invalid or over the "
+                f"limit of {self.max_body_bytes} bytes."
+            )
+        raw = self.rfile.read(length)
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise invalid_argument(f"Malformed JSON request: {error}") from None
+
+    def _route(self, method, body):
+        match = _PATH.match(self.path.split("?", 1)[0])
+        if match is None:
+            raise not_found(f"Malformed request: {method} {self.path}")
+        model_spec = model_pb2.ModelSpec(name=match["name"])
+        if match["version"] is not None:
+            model_spec.version.value = int(match["version"])
+        if match["label"] is not None:
+            model_spec.version_label = match["label"]
+        action = match["action"]
+        if method == "GET" and action is None:
+            request = get_model_status_pb2.GetModelStatusRequest(
+                model_spec=model_spec)
+            return _to_dict(self.core.model_status(request))
+        if method == "GET" and action == "/metadata":
+            return self._metadata(model_spec)
+        if method == "POST" and action == ":predict":
+            return self._predict(model_spec, body)
+        raise not_found(f"Malformed request: {method} {self.path}")
+
+    def _metadata(self, model_spec):
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=model_spec, metadata_field=["signature_def"])
+        response = self.core.model_metadata(request)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_map)
+        return {
+            "model_spec": _to_dict(response.model_spec),
+            "metadata": {"signature_def": _to_dict(signature_map)},
+        }
+
+    def _predict(self, model_spec, body):
+        if isinstance(body, dict) and body.get("signature_name"):
+            if not isinstance(body["signature_name"], str):
+                raise invalid_argument("'signature_name' must be a string.")
+            model_spec.signature_name = body["signature_name"]
+        servable, signature_name = self.core.signature(model_spec)
+        specs = servable.input_specs(signature_name)
+        dtypes = {name: object if spec.dtype.name == "string"
+                  else np.dtype(spec.dtype.as_numpy_dtype)
+                  for name, spec in specs.items()}
+        arrays, row_format = rest_json.decode_request(body, dtypes)
+        outputs = self.core.run(servable, signature_name, arrays)
+        return rest_json.encode_response(outputs, row_format)
+
+
+def _to_dict(message):
+    return json_format.MessageToDict(
+        message, always_print_fields_with_no_presence=True,
+        preserving_proto_field_name=True,
+    )
+
