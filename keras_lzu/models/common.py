@@ -1,0 +1,393 @@
+"""Pieces shared by the `wrap()` adapters.
+
+Every adapter does the same four things, with the helpers of this module:
+
+1. checks that the zoomed size suits the model's strides
+   (`check_output_size`);
+2. rebuilds the model's functional graph with a zoom before it and an unzoom
+   after the chosen feature layers (`lzu_graph`, which uses `unzoom_all`);
+3. maps labels and predictions between the caller's image frame and the
+   uniform layout of `output_size` (`image_size`, `scale_boxes`,
+   `ResizeToImage`);
+4. gives the wrapped model the interface of `LZUModelMixin`: `infer(images)`
+   for SavedModel export and the `lzu_metadata` dict.
+
+The caller's frame is the pixel frame of the images given to the wrapped
+model, of any size. The uniform layout is the frame of an image uniformly
+resized to `output_size`: the frame the unchanged heads, anchors, label
+encoders and losses of the model work in.
+"""
+
+import collections
+
+import keras
+from keras import ops
+
+from keras_lzu.layers import InvertGrid
+from keras_lzu.layers import SaliencyGrid
+from keras_lzu.layers import UnzoomLayer
+from keras_lzu.layers import ZoomLayer
+from keras_lzu.ops import validation
+
+TASKS = ("detection", "segmentation")
+
+LZUGraph = collections.namedtuple(
+    "LZUGraph", ["inputs", "outputs", "images", "grid", "inverse"]
+)
+LZUGraph.__doc__ = """The tensors of a model rebuilt by `lzu_graph`.
+
+Attributes:
+    inputs: the new model inputs, in the structure of the original ones.
+    outputs: the new model outputs, in the structure of the original ones.
+    images: the image input `(B, None, None, C)` (caller's frame).
+    grid: the warp grid of the saliency layer.
+    inverse: the `InvertGrid` output shared by every unzoom.
+"""
+
+
+def check_output_size(output_size, multiple, family):
+    """Checks that both sides of `output_size` are multiples of `multiple`.
+
+    Args:
+        output_size: `(height, width)` of the zoomed image.
+        multiple: int, the largest feature stride the model needs to divide
+            the image size (e.g. 32 for a feature pyramid up to level P5).
+        family: str, the model's name, for the error message.
+
+    Returns:
+        `output_size` as a tuple of two ints.
+
+    Raises:
+        ValueError: naming `output_size` and the required multiple.
+    """
+    output_size = validation.size_pair(output_size, "output_size")
+    if any(side % multiple for side in output_size):
+        nearest = tuple(
+            max(multiple, multiple * round(side / multiple))
+            for side in output_size
+        )
+        raise ValueError(
+            f"`output_size` must be a multiple of {multiple} in both height "
+            f"and width for {family} (its feature maps are merged across "
+            f"strides up to {multiple}). Received: output_size="
+            f"{output_size}. The nearest valid size is {nearest}."
+        )
+    return output_size
+
+
+def check_images(images):
+    """Raises a `ValueError` unless `images` is a `(B, H, W, C)` tensor."""
+    shape = getattr(images, "shape", None)
+    if shape is None or len(shape) != 4:
+        raise ValueError(
+            "A model wrapped by keras_lzu.wrap() takes a batch of images "
+            "of shape (batch, height, width, channels). Received: "
+            f"images.shape={None if shape is None else tuple(shape)}"
+        )
+
+
+def images_of(data):
+    """The images of a `predict`/`fit` batch: `x`, `(x, ...)` or
+    `{"images": x, ...}`."""
+    if isinstance(data, dict):
+        return data["images"]
+    if isinstance(data, (list, tuple)):
+        return images_of(data[0])
+    return data
+
+
+def image_size(images):
+    """`(height, width)` of `images` as float32 scalars (dynamic shapes)."""
+    shape = ops.shape(images)
+    return ops.cast(shape[1], "float32"), ops.cast(shape[2], "float32")
+
+
+def scale_boxes(boxes, from_size, to_size, valid=None):
+    """Scales pixel `xyxy` boxes from one image frame to another.
+
+    Args:
+        boxes: `(..., 4)` pixel `xyxy` boxes in the frame of size
+            `from_size`.
+        from_size: `(height, width)`, ints or scalar tensors.
+        to_size: `(height, width)`, ints or scalar tensors.
+        valid: optional boolean tensor of `boxes.shape[:-1]`; boxes where it
+            is `False` (padding) are returned unchanged.
+
+    Returns:
+        float32 boxes of the same shape, in the frame of size `to_size`.
+    """
+    boxes = ops.cast(boxes, "float32")
+    scale_y = ops.cast(to_size[0], "float32") / ops.cast(from_size[0], "float32")
+    scale_x = ops.cast(to_size[1], "float32") / ops.cast(from_size[1], "float32")
+    scaled = boxes * ops.stack([scale_x, scale_y, scale_x, scale_y])
+    if valid is None:
+        return scaled
+    return ops.where(valid[..., None], scaled, boxes)
+
+
+def lzu_graph(model, output_size, saliency_layer, feature_layers):
+    """Rebuilds a functional model with a zoom before it and unzooms inside.
+
+    The image input is replaced by an input of any height and width; a
+    `ZoomLayer` resamples it through `saliency_layer`'s grid to
+    `output_size`, and the model's graph is re-run on the zoomed images
+    with its own layer objects (weights are shared with `model`). Every
+    4-D output of each layer of `feature_layers` is unzoomed to its own
+    size; all unzooms share one `InvertGrid` output.
+
+    Args:
+        model: a functional `keras.Model` with one 4-D image input.
+        output_size: `(height, width)` of the zoomed images.
+        saliency_layer: a `SaliencyGrid` of mode `"fixed"` or `"network"`.
+        feature_layers: list of layer names or layer objects of `model`.
+
+    Returns:
+        An `LZUGraph` of the new tensors.
+
+    Raises:
+        ValueError: for a model without a single image input, unknown
+            feature layers, or feature layers with outputs of rank != 4.
+    """
+    if not isinstance(saliency_layer, SaliencyGrid) or saliency_layer.mode \
+            == "boxes":
+        raise ValueError(
+            "`saliency` must be a SaliencyGrid of mode 'fixed' or 'network' "
+            f"to wrap a model. Received: {saliency_layer!r}"
+        )
+    image_input = _image_input(model)
+    targets = _feature_layers(model, feature_layers)
+    separable = saliency_layer.separable
+    images = keras.Input(
+        shape=(None, None, image_input.shape[-1]),
+        dtype=image_input.dtype,
+        name=image_input.name,
+    )
+    grid = saliency_layer(images)
+    zoomed = ZoomLayer(output_size, separable=separable, name="lzu_zoom")(
+        [images, grid]
+    )
+    inverse = InvertGrid(separable=separable, name="lzu_invert_grid")(grid)
+    unzooms = {
+        id(layer): UnzoomLayer(
+            separable=separable, name=f"lzu_unzoom_{layer.name}"
+        )
+        for layer in targets
+    }
+
+    def operation_fn(operation):
+        unzoom = unzooms.get(id(operation))
+        if unzoom is None:
+            return operation
+
+        def call_and_unzoom(*args, **kwargs):
+            features = operation(*args, **kwargs)
+            return unzoom_all(features, inverse, unzoom, operation.name)
+
+        return call_and_unzoom
+
+    outputs = model._run_through_graph([zoomed], operation_fn=operation_fn)
+    inputs = keras.tree.pack_sequence_as(model._inputs_struct, [images])
+    return LZUGraph(inputs, outputs, images, grid, inverse)
+
+
+def unzoom_all(features, inverse, unzoom_layer, source="features"):
+    """Unzooms every tensor of a nested structure of feature maps.
+
+    Each map keeps its own spatial size, as the paper does for each pyramid
+    level.
+
+    Args:
+        features: a tensor, list or dict of `(B, h, w, C)` feature maps.
+        inverse: the output of an `InvertGrid` layer (or a grid).
+        unzoom_layer: the `UnzoomLayer` (with `output_size=None`) to apply.
+        source: name of what produced `features`, for the error message.
+
+    Returns:
+        The same structure of unzoomed feature maps.
+    """
+    def unzoom(x):
+        if len(x.shape) != 4:
+            raise ValueError(
+                f"Only 2-D feature maps (batch, height, width, channels) can "
+                f"be unzoomed, but `{source}` outputs a tensor of shape "
+                f"{tuple(x.shape)}. Choose feature layers with 4-D outputs."
+            )
+        return unzoom_layer([x, inverse])
+
+    return keras.tree.map_structure(unzoom, features)
+
+
+def _image_input(model):
+    if not isinstance(model, keras.Model) or not hasattr(
+        model, "_run_through_graph"
+    ):
+        raise ValueError(
+            "keras_lzu.wrap() can rebuild only functional models. Received: "
+            f"{type(model).__name__}"
+        )
+    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
+        raise ValueError(
+            "keras_lzu.wrap() needs a model with a single image input of "
+            "shape (batch, height, width, channels). Received inputs: "
+            f"{[tuple(x.shape) for x in model.inputs]}"
+        )
+    return model.inputs[0]
+
+
+def _feature_layers(model, feature_layers):
+    if isinstance(feature_layers, (str, keras.layers.Layer)):
+        feature_layers = [feature_layers]
+    if not feature_layers:
+        raise ValueError(
+            "`feature_layers` must name at least one layer of the model."
+        )
+    operations = {id(op) for op in model.operations}
+    names = [op.name for op in model.operations]
+    layers = []
+    for item in feature_layers:
+        if isinstance(item, str):
+            matches = [op for op in model.operations if op.name == item]
+            if not matches:
+                raise ValueError(
+                    f"`feature_layers` names {item!r}, which is not a layer "
+                    f"of the model {model.name!r}. Its layers are: {names}"
+                )
+            layers.append(matches[0])
+        elif id(item) in operations:
+            layers.append(item)
+        else:
+            raise ValueError(
+                f"`feature_layers` holds {item!r}, which is not a layer of "
+                f"the model {model.name!r}. Its layers are: {names}"
+            )
+    return layers
+
+
+@keras.saving.register_keras_serializable(package="keras_lzu")
+class ResizeToImage(keras.layers.Layer):
+    """Resizes feature maps bilinearly to the spatial size of images.
+
+    Brings the outputs of a dense-prediction head, computed in the uniform
+    layout, to the caller's image frame (whose size is known only at run
+    time). The resize runs in float32.
+
+    >>> probabilities = keras.Input((64, 64, 5))
+    >>> images = keras.Input((None, None, 3))
+    >>> ResizeToImage()([probabilities, images]).shape
+    (None, None, None, 5)
+
+    Args:
+        **kwargs: base `Layer` arguments.
+
+    Call arguments:
+        inputs: `[features, images]`: features `(B, h, w, C)` and images
+            `(B, H, W, C')`.
+
+    Returns:
+        `(B, H, W, C)` features, with the dtype of `features`.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        features, images = inputs
+        shape = ops.shape(images)
+        resized = ops.image.resize(
+            ops.cast(features, "float32"),
+            (shape[1], shape[2]),
+            interpolation="bilinear",
+            antialias=False,
+        )
+        return ops.cast(resized, features.dtype)
+
+    def compute_output_shape(self, input_shape):
+        features_shape, images_shape = input_shape
+        return (features_shape[0], *images_shape[1:3], features_shape[-1])
+
+    def compute_output_spec(self, inputs):
+        features, images = inputs
+        return keras.KerasTensor(
+            self.compute_output_shape((features.shape, images.shape)),
+            dtype=features.dtype,
+        )
+
+
+class LZUModelMixin:
+    """The interface every model returned by `keras_lzu.wrap()` has.
+
+    Subclasses (mixed in before their Keras model class) set, in
+    `__init__`, `self.output_size`, `self.saliency_layer` and
+    `self.lzu_task`, and implement `infer_outputs(images)`.
+
+    Attributes:
+        output_size: `(height, width)` of the zoomed images.
+        saliency_layer: the `SaliencyGrid` making the warp.
+        lzu_metadata: dict with `"task"` (`"detection"` or
+            `"segmentation"`), `"output_size"` `[h, w]`, `"num_classes"`
+            and `"bounding_box_format"` (`None` for segmentation).
+    """
+
+    @property
+    def lzu_metadata(self):
+        return {
+            "task": self.lzu_task,
+            "output_size": list(self.output_size),
+            "num_classes": getattr(self, "num_classes", None),
+            "bounding_box_format": getattr(self, "bounding_box_format", None),
+        }
+
+    def infer(self, images):
+        """Runs the model for serving on float32 images of any size.
+
+        Traceable in a `tf.function` with unknown height and width.
+
+        Args:
+            images: float32 `(B, H, W, 3)`, pixel values as in training.
+
+        Returns:
+            Detection: `{"boxes": (B, N, 4)` float32 pixel `xyxy` in the
+            images' frame, `"scores": (B, N)` float32, `"classes": (B, N)`
+            int32, `"num_detections": (B,)` int32`}`. Segmentation:
+            `{"masks": (B, H, W)` int32 class ids in the images' frame`}`.
+        """
+        images = ops.convert_to_tensor(images, "float32")
+        check_images(images)
+        return self.infer_outputs(images)
+
+    def lzu_config(self):
+        """The LZU part of the wrapper's config (merge into `get_config`)."""
+        return {
+            "output_size": list(self.output_size),
+            "saliency": keras.saving.serialize_keras_object(
+                self.saliency_layer
+            ),
+        }
+
+
+def deserialize_saliency(saliency):
+    """The `SaliencyGrid` of the `"saliency"` entry of `lzu_config()`.
+
+    A new layer is made: the wrapped model's weights are loaded into it after
+    the model is rebuilt.
+    """
+    if isinstance(saliency, dict):
+        saliency = keras.saving.deserialize_keras_object(saliency)
+    return saliency
+
+
+def detection_outputs(boxes_xyxy, confidence, classes, num_detections):
+    """The `infer` dict of a detector from decoded predictions."""
+    return {
+        "boxes": ops.cast(boxes_xyxy, "float32"),
+        "scores": ops.cast(confidence, "float32"),
+        "classes": ops.cast(classes, "int32"),
+        "num_detections": ops.cast(num_detections, "int32"),
+    }
+
+
+def segmentation_outputs(scores):
+    """The `infer` dict of a segmenter from per-pixel class scores
+    `(B, H, W, num_classes)` in the caller's frame."""
+    return {"masks": ops.cast(ops.argmax(scores, axis=-1), "int32")}

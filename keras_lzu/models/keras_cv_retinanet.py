@@ -1,0 +1,224 @@
+"""LZU for KerasCV `RetinaNet`: zoom before the backbone, unzoom P3-P7.
+
+Importing this module imports KerasCV (it defines a `RetinaNet` subclass);
+`keras_lzu.wrap` imports it only when wrapping. Import it before
+`keras.saving.load_model` of a wrapped RetinaNet saved by another process.
+"""
+
+import keras
+from keras import ops
+
+from keras_lzu.models import common
+from keras_lzu.models.wrap import class_in_family
+
+try:
+    from keras_cv import bounding_box
+    from keras_cv.models import RetinaNet
+except ImportError:  # KerasCV not installed: `matches` is always False.
+    RetinaNet = None
+
+# The feature pyramid merges P5 (stride 32) into P4 and P3 by 2x upsampling.
+STRIDE_MULTIPLE = 32
+
+
+def matches(model):
+    """True for a KerasCV `RetinaNet` that is not already wrapped."""
+    return class_in_family(
+        model, "keras_cv", ("RetinaNet",)
+    ) and not isinstance(model, common.LZUModelMixin)
+
+
+def wrap(model, output_size, saliency_layer, **options):
+    """Returns `LZURetinaNet(model, output_size, saliency_layer)`."""
+    if options:
+        raise TypeError(
+            "keras_lzu.wrap() of a KerasCV RetinaNet takes no options "
+            f"beyond saliency, grid_shape and separable. Received: "
+            f"{sorted(options)}"
+        )
+    return LZURetinaNet(model, output_size, saliency_layer)
+
+
+if RetinaNet is not None:
+
+    @keras.saving.register_keras_serializable(package="keras_lzu")
+    class LZURetinaNet(common.LZUModelMixin, RetinaNet):
+        """A KerasCV `RetinaNet` that zooms its input and unzooms its pyramid.
+
+        The images (any size) are zoomed to `output_size` through the warp
+        of `saliency`; the backbone and the feature pyramid run on the zoomed
+        images; each pyramid level (P3-P7) is unzoomed to its own size; the
+        unchanged heads, anchors, label encoder, losses and decoder of
+        `retinanet` then work in the uniform layout of `output_size`. Labels
+        and decoded predictions are in the caller's image frame and in
+        `retinanet.bounding_box_format`: boxes are scaled between the two
+        frames. All layers, hence weights, are shared with `retinanet`.
+
+        `compile`, `fit`, `evaluate`, `predict` and `predict_on_batch` take
+        the same arguments as `RetinaNet`'s; `model(images)` returns the raw
+        `{"box", "classification"}` outputs of the uniform-layout anchors.
+
+        Example:
+
+        ```python
+        base = keras_cv.models.RetinaNet(
+            num_classes=8, bounding_box_format="xyxy", backbone=backbone
+        )
+        model = keras_lzu.wrap(base, output_size=(640, 960))
+        model.compile(
+            optimizer="adam", classification_loss="focal", box_loss="smoothl1"
+        )
+        model.fit(train_ds, epochs=10)  # (images, {"boxes", "classes"})
+        detections = model.predict(high_res_images)  # caller's frame
+        ```
+
+        Args:
+            retinanet: the KerasCV `RetinaNet` to wrap.
+            output_size: `(height, width)` of the zoomed images, multiples of
+                32.
+            saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            **kwargs: base `Model` arguments (`name`).
+
+        Call arguments:
+            images: `(B, H, W, 3)` images of any size.
+
+        Returns:
+            `{"box": (B, A, 4), "classification": (B, A, num_classes)}` for
+            the `A` anchors of an `output_size` image.
+        """
+
+        def __init__(self, retinanet, output_size, saliency, **kwargs):
+            output_size = common.check_output_size(
+                output_size, STRIDE_MULTIPLE, "RetinaNet"
+            )
+            graph = common.lzu_graph(
+                retinanet, output_size, saliency, [retinanet.feature_pyramid]
+            )
+            kwargs.setdefault("name", f"lzu_{retinanet.name}")
+            super(RetinaNet, self).__init__(
+                inputs=graph.inputs, outputs=graph.outputs, **kwargs
+            )
+            self.label_encoder = retinanet.label_encoder
+            self.anchor_generator = retinanet.anchor_generator
+            self.bounding_box_format = retinanet.bounding_box_format
+            self.num_classes = retinanet.num_classes
+            self.backbone = retinanet.backbone
+            self.feature_extractor = retinanet.feature_extractor
+            self._prediction_decoder = retinanet.prediction_decoder
+            self.feature_pyramid = retinanet.feature_pyramid
+            self.classification_head = retinanet.classification_head
+            self.box_head = retinanet.box_head
+            self.output_size = output_size
+            self.saliency_layer = saliency
+            self.lzu_task = "detection"
+
+        def compute_loss(self, x, y, y_pred, sample_weight, **kwargs):
+            common.check_images(x)
+            y = self._labels_to_uniform(x, y)
+            return super().compute_loss(
+                self._uniform_images(), y, y_pred, sample_weight, **kwargs
+            )
+
+        def decode_predictions(self, predictions, images):
+            """Decodes raw outputs into boxes in the frame of `images`.
+
+            Args:
+                predictions: `{"box", "classification"}` raw outputs.
+                images: the images (or the batch) that were predicted on.
+
+            Returns:
+                KerasCV's `{"boxes", "confidence", "classes",
+                "num_detections"}` with boxes in `bounding_box_format`.
+            """
+            return self._decode(predictions, common.images_of(images))[0]
+
+        def infer_outputs(self, images):
+            decoded, boxes = self._decode(self(images, training=False), images)
+            return common.detection_outputs(
+                boxes,
+                decoded["confidence"],
+                decoded["classes"],
+                decoded["num_detections"],
+            )
+
+        def _decode(self, predictions, images):
+            """Decoded predictions and their pixel `xyxy` boxes, caller frame."""
+            predictions = {
+                key: ops.cast(value, "float32")
+                for key, value in predictions.items()
+            }
+            uniform = self._uniform_images()
+            decoded = super().decode_predictions(predictions, uniform)
+            boxes = bounding_box.convert_format(
+                decoded["boxes"], source=self.bounding_box_format,
+                target="xyxy", images=uniform,
+            )
+            valid = decoded["classes"] >= 0
+            boxes = common.scale_boxes(
+                boxes, self.output_size, common.image_size(images), valid
+            )
+            decoded["boxes"] = ops.where(
+                valid[..., None],
+                bounding_box.convert_format(
+                    boxes, source="xyxy", target=self.bounding_box_format,
+                    images=images,
+                ),
+                decoded["boxes"],
+            )
+            return decoded, boxes
+
+        def _labels_to_uniform(self, images, y):
+            y = _dense_labels(y, self.bounding_box_format)
+            boxes = bounding_box.convert_format(
+                y["boxes"], source=self.bounding_box_format, target="xyxy",
+                images=images,
+            )
+            boxes = common.scale_boxes(
+                boxes, common.image_size(images), self.output_size
+            )
+            boxes = bounding_box.convert_format(
+                boxes, source="xyxy", target=self.bounding_box_format,
+                images=self._uniform_images(),
+            )
+            valid = ops.reshape(y["classes"], ops.shape(boxes)[:2]) >= 0
+            y["boxes"] = ops.where(valid[..., None], boxes, y["boxes"])
+            return y
+
+        def _uniform_images(self):
+            """A stand-in image batch whose shape is the uniform layout's:
+            KerasCV reads image sizes off an image tensor."""
+            return ops.zeros((1, *self.output_size, 1))
+
+        def get_config(self):
+            return {
+                "retinanet": RetinaNet.get_config(self),
+                "name": self.name,
+                **self.lzu_config(),
+            }
+
+        @classmethod
+        def from_config(cls, config):
+            config = dict(config)
+            retinanet = config.pop("retinanet")
+            if isinstance(retinanet, dict):
+                retinanet = RetinaNet.from_config(retinanet)
+            saliency = common.deserialize_saliency(config.pop("saliency"))
+            return cls(retinanet, saliency=saliency, **config)
+
+
+def _dense_labels(y, bounding_box_format):
+    if not isinstance(y, dict) or not {"boxes", "classes"} <= set(y):
+        raise ValueError(
+            "RetinaNet labels must be a dict {'boxes': (batch, num_boxes, 4) "
+            f"in bounding_box_format={bounding_box_format!r} of the caller's "
+            "image frame, 'classes': (batch, num_boxes)}. Received: "
+            f"{y if not isinstance(y, dict) else sorted(y)!r}"
+        )
+    y = bounding_box.to_dense(dict(y))
+    boxes = ops.cast(y["boxes"], "float32")
+    if len(boxes.shape) != 3 or boxes.shape[-1] != 4:
+        raise ValueError(
+            "RetinaNet label boxes must have shape (batch, num_boxes, 4). "
+            f"Received: boxes.shape={tuple(boxes.shape)}"
+        )
+    return {**y, "boxes": boxes}
