@@ -51,7 +51,7 @@ def server(model_config_file):
 
     server = LocalModelServer(
         model_config_file=str(model_config_file), rest=True,
-        max_image_pixels=1000 * 1000, max_message_bytes=16 * 1024 * 1024,
+        max_image_pixels=2000 * 2000, max_message_bytes=16 * 1024 * 1024,
     ).start()
     yield server
     server.stop(grace=1.0)
