@@ -1,0 +1,12 @@
+"""Input pipelines: COCO-format detection data, synthetic driving scenes and
+the dataset-wide saliency prior.
+
+Importing this package imports TensorFlow (for `tf.data`) but never KerasCV.
+"""
+
+from keras_lzu.data.coco import BOX_FORMATS
+from keras_lzu.data.coco import load_coco_dataset
+from keras_lzu.data.coco import read_coco_annotations
+from keras_lzu.data.prior import saliency_prior_from_boxes
+from keras_lzu.data.synthetic import CLASS_NAMES
+from keras_lzu.data.synthetic import SyntheticDrivingScenes
