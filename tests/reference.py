@@ -6,6 +6,8 @@ are interpolated and images sampled with `scipy.ndimage.map_coordinates`
 force over every quad with Newton's method.
 """
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
@@ -99,3 +101,29 @@ def invert_brute_force(grid, points, tol=1e-6):
 def unzoom(features, grid, size, invert):
     inverse = invert(grid, lattice(*size))
     return sample(features, inverse)
+
+
+def separable_grid(saliency, grid_shape, fwhm, anti_crop):
+    """Recasens' attraction kernel per axis, written directly from the
+    reference text with explicit loops."""
+    gh, gw = grid_shape
+    pad = min(gh, gw) - 1
+    mode = "reflect" if anti_crop else "edge"
+    saliency = saliency / saliency.max() + 1e-6
+
+    def axis(mass, n):
+        padded = np.pad(mass, pad, mode=mode)
+        out = np.zeros(n)
+        for j in range(n):
+            num = den = 0.0
+            for t in range(-pad, pad + 1):
+                m = j + pad + t
+                weight = padded[m] * math.exp(-4 * math.log(2) * t * t / fwhm**2)
+                num += weight * (m - pad) / (n - 1)
+                den += weight
+            out[j] = num / den
+        return np.clip(out, 0, 1)
+
+    xs = axis(saliency.sum(axis=0), gw)
+    ys = axis(saliency.sum(axis=1), gh)
+    return np.stack(np.meshgrid(xs, ys), axis=-1)

@@ -39,8 +39,9 @@ class SaliencyGrid(keras.layers.Layer):
             Defaults to uniform (the identity grid).
         bandwidth: float, initial Gaussian width of the `"boxes"` mode, as a
             fraction of each box's size.
-        amplitude: float, initial weight of the boxes over a uniform floor
-            of 1 in the `"boxes"` mode.
+        amplitude: float, initial mass of the boxes' density relative to a
+            uniform floor of mass 1 in the `"boxes"` mode (each valid box
+            contributes an equal share).
         thumbnail_size: `(height, width)` the `"network"` mode looks at.
         filters: int, width of the `"network"` mode's convolutions.
         **kwargs: base `Layer` arguments.
@@ -65,7 +66,7 @@ class SaliencyGrid(keras.layers.Layer):
         anti_crop=True,
         prior=None,
         bandwidth=0.5,
-        amplitude=4.0,
+        amplitude=2.0,
         thumbnail_size=(48, 80),
         filters=16,
         **kwargs,
@@ -188,8 +189,12 @@ class SaliencyGrid(keras.layers.Layer):
         sigma_y = bandwidth * ops.maximum(y2 - y1, 0.0) + min_sigma
         profile_x = ops.exp(-0.5 * ops.square((xs - (x1 + x2) / 2) / sigma_x))
         profile_y = ops.exp(-0.5 * ops.square((ys - (y1 + y2) / 2) / sigma_y))
-        density = ops.einsum("bni,bnj->bij", profile_y * valid, profile_x)
-        return 1.0 + ops.exp(self.log_amplitude) * density
+        profiles = ops.einsum("bni,bnj->bnij", profile_y * valid, profile_x)
+        mass = ops.sum(profiles, axis=(2, 3), keepdims=True)
+        profiles = profiles / ops.maximum(mass, 1e-12)
+        count = ops.maximum(ops.sum(valid, axis=(1, 2)), 1.0)[:, None, None]
+        density = ops.sum(profiles, axis=1) / count
+        return 1.0 / (gh * gw) + ops.exp(self.log_amplitude) * density
 
     def _network_saliency(self, images):
         images = ops.cast(images, "float32")
