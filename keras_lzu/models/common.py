@@ -185,9 +185,24 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers):
 
         return call_and_unzoom
 
-    outputs = model._run_through_graph([zoomed], operation_fn=operation_fn)
+    try:
+        outputs = model._run_through_graph(
+            [zoomed], operation_fn=operation_fn
+        )
+    except FeatureRankError:
+        raise
+    except ValueError as error:
+        raise ValueError(
+            f"{model.name!r} cannot run on zoomed images of output_size="
+            f"{tuple(output_size)}: choose an output_size that suits the "
+            f"model's strides. Cause: {error}"
+        ) from error
     inputs = keras.tree.pack_sequence_as(model._inputs_struct, [images])
     return LZUGraph(inputs, outputs, images, grid, inverse)
+
+
+class FeatureRankError(ValueError):
+    """A layer chosen for unzooming has an output that is not 4-D."""
 
 
 def unzoom_all(features, inverse, unzoom_layer, source="features"):
@@ -207,7 +222,7 @@ def unzoom_all(features, inverse, unzoom_layer, source="features"):
     """
     def unzoom(x):
         if len(x.shape) != 4:
-            raise ValueError(
+            raise FeatureRankError(
                 f"Only 2-D feature maps (batch, height, width, channels) can "
                 f"be unzoomed, but `{source}` outputs a tensor of shape "
                 f"{tuple(x.shape)}. Choose feature layers with 4-D outputs."

@@ -1,0 +1,145 @@
+"""LZU for KerasCV `DeepLabV3Plus`: unzoom the backbone's P2 and P5 features.
+
+Importing this module imports KerasCV (it defines a `DeepLabV3Plus`
+subclass); `keras_lzu.wrap` imports it only when wrapping. Import it before
+`keras.saving.load_model` of a wrapped DeepLabV3Plus saved by another process.
+"""
+
+import keras
+
+from keras_lzu.models import common
+from keras_lzu.models.wrap import class_in_family
+
+try:
+    from keras_cv.models import DeepLabV3Plus
+except ImportError:  # KerasCV not installed: `matches` is always False.
+    DeepLabV3Plus = None
+
+# The decoder upsamples P5 (stride 32) 8x onto P2 (stride 4).
+STRIDE_MULTIPLE = 32
+
+
+def matches(model):
+    """True for a KerasCV `DeepLabV3Plus` that is not already wrapped."""
+    return class_in_family(
+        model, "keras_cv", ("DeepLabV3Plus",)
+    ) and not isinstance(model, common.LZUModelMixin)
+
+
+def wrap(model, output_size, saliency_layer, **options):
+    """Returns `LZUDeepLabV3Plus(model, output_size, saliency_layer)`."""
+    if options:
+        raise TypeError(
+            "keras_lzu.wrap() of a KerasCV DeepLabV3Plus takes no options "
+            f"beyond saliency, grid_shape and separable. Received: "
+            f"{sorted(options)}"
+        )
+    return LZUDeepLabV3Plus(model, output_size, saliency_layer)
+
+
+def feature_extractor_of(deeplab):
+    """The layer of `deeplab` that returns the backbone's `{"P2", "P5"}`."""
+    for operation in deeplab.operations:
+        output = getattr(operation, "output", None)
+        if isinstance(operation, keras.Model) and isinstance(output, dict):
+            return operation
+    raise ValueError(
+        f"Found no backbone feature extractor in {deeplab.name!r}: a KerasCV "
+        "DeepLabV3Plus runs a model returning {'P2', 'P5'} on its images."
+    )
+
+
+if DeepLabV3Plus is not None:
+
+    @keras.saving.register_keras_serializable(package="keras_lzu")
+    class LZUDeepLabV3Plus(common.LZUModelMixin, DeepLabV3Plus):
+        """A KerasCV `DeepLabV3Plus` that zooms its input, unzooms features.
+
+        The images (any size) are zoomed to `output_size` through the warp of
+        `saliency`; the backbone runs on the zoomed images; its two feature
+        levels, P2 (stride 4, the decoder's low-level features) and P5
+        (stride 32, the input of the atrous spatial pyramid pooling), are
+        unzoomed, each to its own size. Unzooming right after the backbone,
+        as the paper does for every pyramid level, keeps everything
+        downstream in the uniform layout of `output_size`: the ASPP's
+        dilated convolutions and image pooling, the 8x upsampling that
+        aligns P5 with P2 and the final 4x upsampling all see undistorted
+        geometry, exactly as in the unwrapped model. Unzooming only the
+        final scores instead would let the decoder merge features whose
+        alignment the warp has changed.
+
+        Output rule: the class scores (softmax probabilities, as
+        `DeepLabV3Plus` returns) are computed at `output_size` and resized
+        bilinearly to the size of the input images, so that, as with the
+        unwrapped model, they are in the caller's frame: the masks given to
+        `fit`/`evaluate` are `(B, H, W, 1)` at the images' size, and any
+        Keras loss on `(B, H, W, num_classes)` scores works unchanged.
+
+        Example:
+
+        ```python
+        base = keras_cv.models.DeepLabV3Plus(num_classes=21, backbone=backbone)
+        model = keras_lzu.wrap(base, output_size=(512, 512))
+        model.compile(
+            optimizer="adam",
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+        )
+        model.fit(train_ds, epochs=10)  # (images, masks), any image size
+        scores = model.predict(high_res_images)  # (B, H, W, num_classes)
+        ```
+
+        Args:
+            deeplab: the KerasCV `DeepLabV3Plus` to wrap.
+            output_size: `(height, width)` of the zoomed images, multiples of
+                32.
+            saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            **kwargs: base `Model` arguments (`name`).
+
+        Call arguments:
+            images: `(B, H, W, 3)` images of any size.
+
+        Returns:
+            `(B, H, W, num_classes)` class probabilities in the images' frame.
+        """
+
+        def __init__(self, deeplab, output_size, saliency, **kwargs):
+            output_size = common.check_output_size(
+                output_size, STRIDE_MULTIPLE, "DeepLabV3Plus"
+            )
+            graph = common.lzu_graph(
+                deeplab, output_size, saliency, [feature_extractor_of(deeplab)]
+            )
+            scores = common.ResizeToImage(name="lzu_resize_to_image")(
+                [graph.outputs, graph.images]
+            )
+            kwargs.setdefault("name", f"lzu_{deeplab.name}")
+            super(DeepLabV3Plus, self).__init__(
+                inputs=graph.inputs, outputs=scores, **kwargs
+            )
+            self.num_classes = deeplab.num_classes
+            self.backbone = deeplab.backbone
+            self.spatial_pyramid_pooling = deeplab.spatial_pyramid_pooling
+            self.projection_filters = deeplab.projection_filters
+            self.segmentation_head = deeplab.segmentation_head
+            self.output_size = output_size
+            self.saliency_layer = saliency
+            self.lzu_task = "segmentation"
+
+        def infer_outputs(self, images):
+            return common.segmentation_outputs(self(images, training=False))
+
+        def get_config(self):
+            return {
+                "deeplab": DeepLabV3Plus.get_config(self),
+                "name": self.name,
+                **self.lzu_config(),
+            }
+
+        @classmethod
+        def from_config(cls, config):
+            config = dict(config)
+            deeplab = config.pop("deeplab")
+            if isinstance(deeplab, dict):
+                deeplab = DeepLabV3Plus.from_config(deeplab)
+            saliency = common.deserialize_saliency(config.pop("saliency"))
+            return cls(deeplab, saliency=saliency, **config)
