@@ -62,11 +62,15 @@ def serve_main(argv=None):
             max_message_bytes=args.max_message_bytes,
             max_image_pixels=args.max_image_pixels, threads=args.threads,
             poll_seconds=args.file_system_poll_wait_seconds,
-        )
+        ).start()
     except (OSError, ValueError) as error:
         print(f"lzu serve: {error}", file=sys.stderr)
         return 2
+    rest = f", REST on {server.rest_url}" if server.rest_url else ""
+    print(f"lzu serve: {server.repository.model_names} on gRPC "
+          f"{server.target}{rest}", flush=True)
     server.serve_forever(grace=args.grace_seconds)
+    print("lzu serve: stopped", flush=True)
     return 0
 
 

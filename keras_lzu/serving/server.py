@@ -414,8 +414,10 @@ class LocalModelServer:
         self._stopped.wait()
 
     def serve_forever(self, grace=5.0):
-        """Starts, then stops gracefully on SIGTERM or SIGINT."""
-        self.start()
+        """Starts (unless started), then stops gracefully on SIGTERM or
+        SIGINT: running requests get `grace` seconds to finish."""
+        if self._grpc_server is None:
+            self.start()
 
         def on_signal(signum, frame):
             log.info("Signal %d: stopping (grace %.1fs)", signum, grace)
