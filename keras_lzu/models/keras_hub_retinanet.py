@@ -106,6 +106,24 @@ def rescale_images(preprocessor, images):
     return images
 
 
+def check_fixed_input_size(backbone, output_size, family):
+    """Raises unless `output_size` suits a backbone of fixed input size.
+
+    Args:
+        backbone: a KerasHub backbone with an `image_shape` attribute.
+        output_size: `(height, width)` of the zoomed images.
+        family: the task's class name, for the error message.
+    """
+    image_shape = getattr(backbone, "image_shape", None) or (None, None)
+    spatial = tuple(image_shape[:2])
+    if spatial != (None, None) and spatial != tuple(output_size):
+        raise ValueError(
+            f"The {family}'s backbone has a fixed input size {spatial}, so "
+            f"`output_size` must equal it. Received: output_size="
+            f"{tuple(output_size)}"
+        )
+
+
 @functools.cache
 def detector_class():
     """Defines and registers `LZURetinaNetObjectDetector` (imports KerasHub)."""
@@ -167,7 +185,9 @@ def detector_class():
                 stride_multiple(detector.backbone),
                 "RetinaNetObjectDetector",
             )
-            _check_image_shape(detector.backbone.image_shape, output_size)
+            check_fixed_input_size(
+                detector.backbone, output_size, "RetinaNetObjectDetector"
+            )
             graph = common.lzu_graph(
                 detector, output_size, saliency, [detector.backbone]
             )
@@ -290,16 +310,6 @@ def detector_class():
             return cls(detector, saliency=saliency, **config)
 
     return LZURetinaNetObjectDetector
-
-
-def _check_image_shape(image_shape, output_size):
-    spatial = tuple(image_shape[:2]) if image_shape else (None, None)
-    if any(side is not None for side in spatial) and spatial != output_size:
-        raise ValueError(
-            "The detector's backbone has a fixed input size "
-            f"{spatial}, so `output_size` must equal it. Received: "
-            f"output_size={output_size}"
-        )
 
 
 def _rescale_boxes(boxes, bounding_box_format, from_size, to_size, valid):

@@ -56,11 +56,11 @@ def retinanet(num_classes=3, bounding_box_format="xyxy", preprocessor=None):
 
 
 def deeplab(num_classes=4, preprocessor=None):
-    """A DeepLabV3+ segmenter: ASPP on P4, decoder skip from P2."""
+    """A DeepLabV3+ segmenter: ASPP on P5, decoder skip from P2."""
     backbone = keras_hub.models.DeepLabV3Backbone(
         image_encoder=TinyPyramidEncoder(),
-        spatial_pyramid_pooling_key="P4",
-        upsampling_size=4,
+        spatial_pyramid_pooling_key="P5",
+        upsampling_size=8,
         dilation_rates=[2, 4],
         low_level_feature_key="P2",
         projection_filters=8,

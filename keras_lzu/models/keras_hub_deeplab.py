@@ -1,0 +1,188 @@
+"""LZU for KerasHub `DeepLabV3ImageSegmenter`: unzoom the encoder's levels.
+
+Importing this module does not import KerasHub: `matches` recognises the
+model by its class name, and the wrapper class (a `DeepLabV3ImageSegmenter`
+subclass) is defined on first use. To `keras.saving.load_model` a wrapped
+segmenter saved by another process, first touch
+`keras_lzu.models.keras_hub_deeplab.LZUDeepLabV3ImageSegmenter`, which
+defines and registers the class.
+
+As for RetinaNet, the preprocessor's image converter is kept without its
+resizing (and without mask resizing): images and masks stay in the caller's
+frame, and the zoom to `output_size` replaces the resize to `image_size`.
+"""
+
+import functools
+
+import keras
+
+from keras_lzu.models import common
+from keras_lzu.models.keras_hub_retinanet import check_fixed_input_size
+from keras_lzu.models.keras_hub_retinanet import preprocessor_without_resizing
+from keras_lzu.models.keras_hub_retinanet import rescale_images
+from keras_lzu.models.wrap import class_in_family
+
+CLASS_NAMES = ("DeepLabV3ImageSegmenter",)
+WRAPPER_NAME = "LZUDeepLabV3ImageSegmenter"
+
+
+def matches(model):
+    """True for a KerasHub `DeepLabV3ImageSegmenter` not already wrapped."""
+    return class_in_family(model, "keras_hub", CLASS_NAMES) and not (
+        isinstance(model, common.LZUModelMixin)
+    )
+
+
+def wrap(model, output_size, saliency_layer, **options):
+    """Returns `LZUDeepLabV3ImageSegmenter(model, output_size, saliency)`."""
+    if options:
+        raise TypeError(
+            "keras_lzu.wrap() of a KerasHub DeepLabV3ImageSegmenter takes no "
+            "options beyond saliency, grid_shape and separable. Received: "
+            f"{sorted(options)}"
+        )
+    return segmenter_class()(model, output_size, saliency_layer)
+
+
+def __getattr__(name):
+    if name == WRAPPER_NAME:
+        return segmenter_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def stride_multiple(backbone):
+    """The multiple of which `output_size` must be for a DeepLabV3 backbone.
+
+    The ASPP level `Pn` is upsampled by `upsampling_size` onto the decoder's
+    low-level features and then by `2**n / upsampling_size` to the image
+    size: both are exact only when the sides are multiples of `2**n`.
+    """
+    return 2 ** int(backbone.spatial_pyramid_pooling_key[1:])
+
+
+def pyramid_model_of(backbone):
+    """The layer of a `DeepLabV3Backbone` returning the encoder's levels."""
+    for operation in backbone.operations:
+        output = getattr(operation, "output", None)
+        if isinstance(operation, keras.Model) and isinstance(output, dict):
+            return operation
+    raise ValueError(
+        f"Found no feature pyramid in {backbone.name!r}: a KerasHub "
+        "DeepLabV3Backbone runs a model returning its image encoder's "
+        "`pyramid_outputs` {'P2', ...} on its images."
+    )
+
+
+@functools.cache
+def segmenter_class():
+    """Defines and registers `LZUDeepLabV3ImageSegmenter` (imports KerasHub)."""
+    from keras_hub.models import DeepLabV3ImageSegmenter
+
+    @keras.saving.register_keras_serializable(package="keras_lzu")
+    class LZUDeepLabV3ImageSegmenter(
+        common.LZUModelMixin, DeepLabV3ImageSegmenter
+    ):
+        """A KerasHub `DeepLabV3ImageSegmenter` that zooms and unzooms.
+
+        The images (any size) are zoomed to `output_size` through the warp
+        of `saliency`; the image encoder runs on the zoomed images; the
+        pyramid levels the DeepLab head reads (the ASPP level and, for
+        DeepLabV3+, the decoder's low-level features) are unzoomed, each to
+        its own size, with one shared grid inversion.
+
+        Where to unzoom: right after the image encoder, as the paper does
+        for every pyramid level. Everything downstream then runs in the
+        uniform layout of `output_size`, exactly as in the unwrapped model:
+        the ASPP's dilated convolutions and image pooling, the upsampling
+        that aligns the ASPP level with the low-level features, and the
+        segmentation head. Unzooming only the final scores would instead
+        make the ASPP's fixed dilation rates and global pooling see a
+        distorted image, unlike the one they were trained on.
+
+        Output rule: the head's outputs (logits, or probabilities with an
+        activation) are computed at `output_size` and resized bilinearly to
+        the size of the input images, so predictions and the masks given to
+        `fit`/`evaluate` (`(B, H, W, num_classes)` one-hot for the default
+        loss) are in the caller's frame. All layers, hence weights, are
+        shared with `segmenter`; the preprocessor is `segmenter`'s without
+        resizing.
+
+        Example:
+
+        ```python
+        segmenter = keras_hub.models.DeepLabV3ImageSegmenter(
+            backbone=backbone, num_classes=21
+        )
+        model = keras_lzu.wrap(segmenter, output_size=(512, 512))
+        model.fit(images, one_hot_masks)  # masks at the images' size
+        scores = model.predict(high_res_images)  # (B, H, W, 21)
+        ```
+
+        Args:
+            segmenter: the `DeepLabV3ImageSegmenter` to wrap.
+            output_size: `(height, width)` of the zoomed images, multiples
+                of `2**n` for the backbone's ASPP level `Pn`.
+            saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            **kwargs: base `Model` arguments (`name`).
+
+        Call arguments:
+            images: `(B, H, W, 3)` preprocessed images of any size.
+
+        Returns:
+            `(B, H, W, num_classes)` scores in the images' frame.
+        """
+
+        def __init__(self, segmenter, output_size, saliency, **kwargs):
+            backbone = segmenter.backbone
+            output_size = common.check_output_size(
+                output_size,
+                stride_multiple(backbone),
+                "DeepLabV3ImageSegmenter",
+            )
+            check_fixed_input_size(
+                backbone, output_size, "DeepLabV3ImageSegmenter"
+            )
+            graph = common.lzu_graph(
+                backbone, output_size, saliency, [pyramid_model_of(backbone)]
+            )
+            scores = segmenter.output_conv(graph.outputs)
+            scores = common.ResizeToImage(name="lzu_resize_to_image")(
+                [scores, graph.images]
+            )
+            kwargs.setdefault("name", f"lzu_{segmenter.name}")
+            super(DeepLabV3ImageSegmenter, self).__init__(
+                inputs=graph.inputs, outputs=scores, compile=False, **kwargs
+            )
+            self.output_conv = segmenter.output_conv
+            self.backbone = backbone
+            self.num_classes = segmenter.num_classes
+            self.activation = segmenter.activation
+            self.preprocessor = preprocessor_without_resizing(
+                segmenter.preprocessor
+            )
+            self.output_size = output_size
+            self.saliency_layer = saliency
+            self.lzu_task = "segmentation"
+            self.compile()
+
+        def infer_outputs(self, images):
+            images = rescale_images(self.preprocessor, images)
+            return common.segmentation_outputs(self(images, training=False))
+
+        def get_config(self):
+            return {
+                "segmenter": DeepLabV3ImageSegmenter.get_config(self),
+                "name": self.name,
+                **self.lzu_config(),
+            }
+
+        @classmethod
+        def from_config(cls, config):
+            config = dict(config)
+            segmenter = config.pop("segmenter")
+            if isinstance(segmenter, dict):
+                segmenter = DeepLabV3ImageSegmenter.from_config(segmenter)
+            saliency = common.deserialize_saliency(config.pop("saliency"))
+            return cls(segmenter, saliency=saliency, **config)
+
+    return LZUDeepLabV3ImageSegmenter
