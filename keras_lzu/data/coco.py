@@ -48,7 +48,7 @@ def read_coco_annotations(annotation_file, include_crowd=False):
 
     Example:
 
-    >>> records = read_coco_annotations("instances_val2017.json")  # doctest: +SKIP
+    >>> records = read_coco_annotations("instances.json")  # doctest: +SKIP
     >>> records["images"][0]["boxes"].shape  # doctest: +SKIP
     (7, 4)
     """
@@ -203,10 +203,14 @@ def load_coco_dataset(
     if image_size is not None:
         image_size = _image_size(image_size)
     if not tf.io.gfile.isdir(image_dir):
-        raise FileNotFoundError(f"`image_dir` is not a directory: {image_dir!r}")
+        raise FileNotFoundError(
+            f"`image_dir` is not a directory: {image_dir!r}"
+        )
     records = read_coco_annotations(annotation_file, include_crowd)["images"]
     if not records:
-        raise ValueError(f"`annotation_file` {annotation_file!r} has no images.")
+        raise ValueError(
+            f"`annotation_file` {annotation_file!r} has no images."
+        )
     paths = [os.path.join(image_dir, r["file_name"]) for r in records]
     _check_files_exist(paths, image_dir)
     sizes = {(r["height"], r["width"]) for r in records}
@@ -264,7 +268,11 @@ def scale_boxes(boxes, from_size, to_size):
 
 
 def detection_example(
-    image, boxes, classes, bounding_box_format="xyxy", max_boxes=None,
+    image,
+    boxes,
+    classes,
+    bounding_box_format="xyxy",
+    max_boxes=None,
     ragged=False,
 ):
     """Formats one image's pixel `xyxy` boxes as a KerasCV training example.
@@ -295,7 +303,9 @@ def detection_example(
 def batch_detection_dataset(dataset, batch_size, ragged, drop_remainder):
     """Batches examples of `detection_example` (ragged or dense), prefetched."""
     if ragged:
-        dataset = dataset.ragged_batch(batch_size, drop_remainder=drop_remainder)
+        dataset = dataset.ragged_batch(
+            batch_size, drop_remainder=drop_remainder
+        )
     else:
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -358,7 +368,9 @@ def _check_files_exist(paths, image_dir):
 
 def _positive_int(value, name):
     if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {value!r}")
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {value!r}"
+        )
     return int(value)
 
 

@@ -111,7 +111,9 @@ class SyntheticDrivingScenes:
         self.num_classes = int(num_classes)
         self.seed = int(seed)
         self.num_far_objects = _count_range(num_far_objects, "num_far_objects")
-        self.num_near_objects = _count_range(num_near_objects, "num_near_objects")
+        self.num_near_objects = _count_range(
+            num_near_objects, "num_near_objects"
+        )
         self.num_distractors = _count_range(num_distractors, "num_distractors")
         low, high = far_object_size
         if not 0 < low <= high:
@@ -122,7 +124,9 @@ class SyntheticDrivingScenes:
         self.far_object_size = (float(low), float(high))
         self.split_sizes = {
             "train": coco._positive_int(train_size, "train_size"),
-            "validation": coco._positive_int(validation_size, "validation_size"),
+            "validation": coco._positive_int(
+                validation_size, "validation_size"
+            ),
         }
 
     @property
@@ -148,7 +152,9 @@ class SyntheticDrivingScenes:
         horizon = height * rng.uniform(0.42, 0.5)
         vanishing_x = width * rng.uniform(0.4, 0.6)
         canvas = _background(rng, height, width, horizon, vanishing_x)
-        _draw_clutter(rng, canvas, horizon, self._count(rng, self.num_distractors))
+        _draw_clutter(
+            rng, canvas, horizon, self._count(rng, self.num_distractors)
+        )
         objects = self._layout(rng, horizon, vanishing_x)
 
         instances = np.zeros((height, width), "int32")
@@ -157,7 +163,12 @@ class SyntheticDrivingScenes:
             name = CLASS_NAMES[label]
             if _GEOMETRY[name][2]:
                 _draw_pole(
-                    canvas, instances, x0 + w / 2, y0 + h, ground, max(w / 8, 1.0)
+                    canvas,
+                    instances,
+                    x0 + w / 2,
+                    y0 + h,
+                    ground,
+                    max(w / 8, 1.0),
                 )
             box, area = _draw_object(
                 rng, canvas, instances, number, name, x0, y0, w, h
@@ -268,7 +279,9 @@ class SyntheticDrivingScenes:
             image, boxes, classes = tf.numpy_function(
                 fn, [index], ["uint8", "float32", "int32"], stateful=False
             )
-            image = tf.cast(tf.ensure_shape(image, (height, width, 3)), "float32")
+            image = tf.cast(
+                tf.ensure_shape(image, (height, width, 3)), "float32"
+            )
             return coco.detection_example(
                 image,
                 tf.ensure_shape(boxes, (None, 4)),
@@ -282,7 +295,9 @@ class SyntheticDrivingScenes:
             generate, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
         return coco.batch_detection_dataset(
-            dataset, coco._positive_int(batch_size, "batch_size"), ragged,
+            dataset,
+            coco._positive_int(batch_size, "batch_size"),
+            ragged,
             drop_remainder,
         )
 
@@ -314,7 +329,9 @@ class SyntheticDrivingScenes:
             image, mask = tf.numpy_function(
                 fn, [index], ["uint8", "int32"], stateful=False
             )
-            image = tf.cast(tf.ensure_shape(image, (height, width, 3)), "float32")
+            image = tf.cast(
+                tf.ensure_shape(image, (height, width, 3)), "float32"
+            )
             return image, tf.ensure_shape(mask, (height, width))[..., None]
 
         dataset = self._indices(split, num_samples, shuffle).map(
@@ -370,8 +387,12 @@ class SyntheticDrivingScenes:
                 tf.io.encode_png(sample["image"]),
             )
             images.append(
-                {"id": index + 1, "file_name": file_name,
-                 "height": height, "width": width}
+                {
+                    "id": index + 1,
+                    "file_name": file_name,
+                    "height": height,
+                    "width": width,
+                }
             )
             for box, label in zip(sample["boxes"], sample["classes"]):
                 x1, y1, x2, y2 = (float(v) for v in box)
@@ -429,7 +450,9 @@ def _background(rng, height, width, horizon, vanishing_x):
     dashed = np.sin(40.0 / (depth + 0.02) + rng.uniform(0, 6.3)) > 0
     markings = np.zeros_like(road)
     for position in (-1 / 3, 1 / 3):
-        markings |= dashed & (np.abs(offset - position * half_width) < line_width)
+        markings |= dashed & (
+            np.abs(offset - position * half_width) < line_width
+        )
     for position in (-0.96, 0.96):
         markings |= np.abs(offset - position * half_width) < line_width
     canvas[markings & road] = (230, 230, 220)
@@ -455,8 +478,12 @@ def _draw_clutter(rng, canvas, horizon, count):
             x0 = rng.uniform(-w / 2, width - w / 2)
             y0 = rng.uniform(-h / 2, height - h / 2)
             rows, cols, u, v = _crop_grid(canvas, x0, y0, w, h)
-            wobble = 0.15 * np.sin(6 * np.arctan2(v - 0.5, u - 0.5) + rng.uniform(0, 6.3))
-            inside = (u - 0.5) ** 2 + (v - 0.5) ** 2 <= (0.5 + wobble) ** 2 * 0.8
+            wobble = 0.15 * np.sin(
+                6 * np.arctan2(v - 0.5, u - 0.5) + rng.uniform(0, 6.3)
+            )
+            inside = (u - 0.5) ** 2 + (v - 0.5) ** 2 <= (
+                0.5 + wobble
+            ) ** 2 * 0.8
             region = canvas[rows, cols]
             region[inside] = colour
             canvas[rows, cols] = region
@@ -465,7 +492,10 @@ def _draw_clutter(rng, canvas, horizon, count):
 def _draw_pole(canvas, instances, x, top, bottom, half_width):
     """An unlabelled pole; it hides whatever objects it is drawn over."""
     height, width = canvas.shape[:2]
-    c0, c1 = int(max(x - half_width, 0)), int(min(x + half_width, width - 1)) + 1
+    c0, c1 = (
+        int(max(x - half_width, 0)),
+        int(min(x + half_width, width - 1)) + 1,
+    )
     r0, r1 = int(max(top, 0)), int(min(bottom, height - 1)) + 1
     canvas[r0:r1, c0:c1] = (120, 120, 125)
     instances[r0:r1, c0:c1] = 0
@@ -494,7 +524,9 @@ def _draw_object(rng, canvas, instances, number, name, x0, y0, w, h):
     the drawn pixels whatever their size.
     """
     rows, cols, u, v = _crop_grid(canvas, x0, y0, w, h)
-    base = np.clip(np.asarray(_GEOMETRY[name][3]) + rng.uniform(-25, 25, 3), 0, 255)
+    base = np.clip(
+        np.asarray(_GEOMETRY[name][3]) + rng.uniform(-25, 25, 3), 0, 255
+    )
     parts = _PAINTERS[name](rng, u, v, h / w, base)
     footprint = np.zeros((v.shape[0], u.shape[1]), bool)
     region = canvas[rows, cols]
@@ -581,7 +613,9 @@ def _paint_traffic_light(rng, u, v, aspect, base):
         ((1 / 6, (230, 40, 30)), (0.5, (240, 190, 30)), (5 / 6, (40, 220, 80)))
     ):
         radius = 0.13
-        lamp = ((u - 0.5) / (radius * aspect)) ** 2 + ((v - centre) / radius) ** 2 <= 1
+        lamp = ((u - 0.5) / (radius * aspect)) ** 2 + (
+            (v - centre) / radius
+        ) ** 2 <= 1
         parts.append((lamp, colour if k == lit else np.asarray(colour) * 0.3))
     return parts
 
@@ -607,4 +641,6 @@ def _count_range(value, name):
 
 def _check_split(split):
     if split not in SPLITS:
-        raise ValueError(f"`split` must be one of {SPLITS}. Received: {split!r}")
+        raise ValueError(
+            f"`split` must be one of {SPLITS}. Received: {split!r}"
+        )

@@ -52,7 +52,10 @@ def test_pycocotools_reads_the_written_annotations(written, expected):
     coco = coco_api.COCO(written[0])
     assert sorted(coco.getImgIds()) == list(range(1, COUNT + 1))
     assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == [
-        "car", "pedestrian", "traffic_sign", "truck"
+        "car",
+        "pedestrian",
+        "traffic_sign",
+        "truck",
     ]
     for i, sample in enumerate(expected):
         annotations = coco.loadAnns(coco.getAnnIds(imgIds=[i + 1]))
@@ -71,24 +74,37 @@ def test_round_trip_gives_the_generator_images_boxes_and_classes(
 ):
     dataset = load_coco_dataset(*written, batch_size=COUNT, shuffle=False)
     images, labels = next(iter(dataset))
-    assert images.dtype == "float32" and images.shape == (COUNT, HEIGHT, WIDTH, 3)
+    assert images.dtype == "float32" and images.shape == (
+        COUNT,
+        HEIGHT,
+        WIDTH,
+        3,
+    )
     max_boxes = max(len(s["boxes"]) for s in expected)
     assert labels["boxes"].shape == (COUNT, max_boxes, 4)
     assert labels["classes"].shape == (COUNT, max_boxes)
     for i, sample in enumerate(expected):
-        np.testing.assert_array_equal(images[i], sample["image"].astype("float32"))
+        np.testing.assert_array_equal(
+            images[i], sample["image"].astype("float32")
+        )
         boxes, classes = unpadded(labels, i)
         np.testing.assert_allclose(boxes, sample["boxes"], atol=1e-4)
         np.testing.assert_array_equal(classes, sample["classes"])
-        np.testing.assert_array_equal(labels["boxes"][i, len(boxes):], -1.0)
+        np.testing.assert_array_equal(labels["boxes"][i, len(boxes) :], -1.0)
 
 
 def test_padding_matches_keras_cv_to_dense(written):
     keras_cv = pytest.importorskip("keras_cv")
-    dense = next(iter(load_coco_dataset(*written, batch_size=COUNT,
-                                        shuffle=False)))[1]
-    ragged = next(iter(load_coco_dataset(*written, batch_size=COUNT,
-                                         shuffle=False, ragged=True)))[1]
+    dense = next(
+        iter(load_coco_dataset(*written, batch_size=COUNT, shuffle=False))
+    )[1]
+    ragged = next(
+        iter(
+            load_coco_dataset(
+                *written, batch_size=COUNT, shuffle=False, ragged=True
+            )
+        )
+    )[1]
     assert isinstance(ragged["boxes"], tf.RaggedTensor)
     reference = keras_cv.bounding_box.to_dense(
         ragged, max_boxes=dense["boxes"].shape[1]
@@ -97,15 +113,22 @@ def test_padding_matches_keras_cv_to_dense(written):
     np.testing.assert_array_equal(dense["classes"], reference["classes"])
 
 
-@pytest.mark.parametrize("box_format", ["xywh", "rel_xyxy", "center_xywh",
-                                        "yxyx", "rel_yxyx", "center_yxhw"])
-def test_box_formats_match_keras_cv_convert_format(written, expected, box_format):
+@pytest.mark.parametrize(
+    "box_format",
+    ["xywh", "rel_xyxy", "center_xywh", "yxyx", "rel_yxyx", "center_yxhw"],
+)
+def test_box_formats_match_keras_cv_convert_format(
+    written, expected, box_format
+):
     keras_cv = pytest.importorskip("keras_cv")
-    dataset = load_coco_dataset(*written, batch_size=1, shuffle=False,
-                                bounding_box_format=box_format)
+    dataset = load_coco_dataset(
+        *written, batch_size=1, shuffle=False, bounding_box_format=box_format
+    )
     boxes, _ = unpadded(next(iter(dataset))[1], 0)
     reference = keras_cv.bounding_box.convert_format(
-        expected[0]["boxes"], source="xyxy", target=box_format,
+        expected[0]["boxes"],
+        source="xyxy",
+        target=box_format,
         image_shape=(HEIGHT, WIDTH, 3),
     )
     np.testing.assert_allclose(boxes, reference, rtol=1e-5, atol=1e-4)
@@ -126,7 +149,8 @@ def test_shuffle_keeps_images_and_labels_together(written, expected):
     images, labels = next(iter(dataset))
     for i in range(COUNT):
         source = next(
-            s for s in expected
+            s
+            for s in expected
             if np.array_equal(s["image"], images[i].numpy().astype("uint8"))
         )
         boxes, _ = unpadded(labels, i)
@@ -134,8 +158,12 @@ def test_shuffle_keeps_images_and_labels_together(written, expected):
 
 
 def test_resize_scales_boxes(written, expected):
-    dataset = load_coco_dataset(*written, batch_size=1, shuffle=False,
-                                image_size=(2 * HEIGHT, WIDTH // 2))
+    dataset = load_coco_dataset(
+        *written,
+        batch_size=1,
+        shuffle=False,
+        image_size=(2 * HEIGHT, WIDTH // 2)
+    )
     images, labels = next(iter(dataset))
     assert images.shape == (1, 2 * HEIGHT, WIDTH // 2, 3)
     boxes, _ = unpadded(labels, 0)
@@ -148,14 +176,22 @@ def test_category_ids_map_to_sorted_contiguous_classes(tmp_path):
     write_image(tmp_path / "a.png", 20, 30)
     content = {
         "images": [{"id": 4, "file_name": "a.png", "height": 20, "width": 30}],
-        "categories": [{"id": 90, "name": "c"}, {"id": 3, "name": "a"},
-                       {"id": 7, "name": "b"}],
+        "categories": [
+            {"id": 90, "name": "c"},
+            {"id": 3, "name": "a"},
+            {"id": 7, "name": "b"},
+        ],
         "annotations": [
             {"id": 1, "image_id": 4, "category_id": 7, "bbox": [1, 2, 3, 4]},
             {"id": 2, "image_id": 4, "category_id": 90, "bbox": [5, 6, 7, 8]},
             {"id": 3, "image_id": 4, "category_id": 3, "bbox": [0, 0, 9, 9]},
-            {"id": 4, "image_id": 4, "category_id": 3, "bbox": [0, 0, 5, 5],
-             "iscrowd": 1},
+            {
+                "id": 4,
+                "image_id": 4,
+                "category_id": 3,
+                "bbox": [0, 0, 5, 5],
+                "iscrowd": 1,
+            },
             {"id": 5, "image_id": 4, "category_id": 3, "bbox": [0, 0, 0, 5]},
         ],
     }
@@ -163,7 +199,9 @@ def test_category_ids_map_to_sorted_contiguous_classes(tmp_path):
     records = read_coco_annotations(path)
     assert records["category_ids"] == [3, 7, 90]
     assert records["category_names"] == ["a", "b", "c"]
-    _, labels = next(iter(load_coco_dataset(path, str(tmp_path), shuffle=False)))
+    _, labels = next(
+        iter(load_coco_dataset(path, str(tmp_path), shuffle=False))
+    )
     np.testing.assert_array_equal(labels["classes"][0], [1, 2, 0])
     np.testing.assert_array_equal(
         labels["boxes"][0], [[1, 2, 4, 6], [5, 6, 12, 14], [0, 0, 9, 9]]
@@ -187,8 +225,10 @@ def test_different_image_sizes_need_image_size(tmp_path):
     write_image(tmp_path / "a.png", 8, 8, value=10)
     write_image(tmp_path / "b.png", 8, 12, value=20)
     content = {
-        "images": [{"id": 1, "file_name": "a.png", "height": 8, "width": 8},
-                   {"id": 2, "file_name": "b.png", "height": 8, "width": 12}],
+        "images": [
+            {"id": 1, "file_name": "a.png", "height": 8, "width": 8},
+            {"id": 2, "file_name": "b.png", "height": 8, "width": 12},
+        ],
         "categories": [{"id": 1}],
         "annotations": [
             {"id": 1, "image_id": 2, "category_id": 1, "bbox": [6, 2, 6, 4]}
@@ -197,8 +237,9 @@ def test_different_image_sizes_need_image_size(tmp_path):
     path = write_json(tmp_path / "instances.json", content)
     with pytest.raises(ValueError, match="image_size"):
         load_coco_dataset(path, str(tmp_path))
-    dataset = load_coco_dataset(path, str(tmp_path), image_size=(4, 6),
-                                shuffle=False, batch_size=2)
+    dataset = load_coco_dataset(
+        path, str(tmp_path), image_size=(4, 6), shuffle=False, batch_size=2
+    )
     images, labels = next(iter(dataset))
     assert images.shape == (2, 4, 6, 3)
     np.testing.assert_allclose(labels["boxes"][1, 0], [3, 1, 6, 3])
@@ -218,15 +259,30 @@ def test_missing_files_raise(tmp_path, written):
     [
         ([], "top level"),
         ({"images": [], "annotations": []}, "categories"),
-        ({"images": [{"id": 1}], "annotations": [], "categories": []},
-         "file_name"),
-        ({"images": [], "categories": [{"id": 1}],
-          "annotations": [{"image_id": 1, "category_id": 1, "bbox": [1, 2]}]},
-         "bbox"),
-        ({"images": [], "categories": [{"id": 1}],
-          "annotations": [{"image_id": 1, "category_id": 1,
-                           "bbox": [1, 2, 3, 4]}]},
-         "unknown image_id"),
+        (
+            {"images": [{"id": 1}], "annotations": [], "categories": []},
+            "file_name",
+        ),
+        (
+            {
+                "images": [],
+                "categories": [{"id": 1}],
+                "annotations": [
+                    {"image_id": 1, "category_id": 1, "bbox": [1, 2]}
+                ],
+            },
+            "bbox",
+        ),
+        (
+            {
+                "images": [],
+                "categories": [{"id": 1}],
+                "annotations": [
+                    {"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}
+                ],
+            },
+            "unknown image_id",
+        ),
     ],
 )
 def test_bad_json_structure_raises(tmp_path, content, message):

@@ -30,8 +30,9 @@ BOXES = np.array(
 
 
 def test_matches_a_brute_force_kernel_density_estimate():
-    prior = saliency_prior_from_boxes(BOXES, grid_shape=(5, 7), bandwidth=0.7,
-                                      floor=0.05)
+    prior = saliency_prior_from_boxes(
+        BOXES, grid_shape=(5, 7), bandwidth=0.7, floor=0.05
+    )
     expected = brute_force_kde(BOXES, (5, 7), bandwidth=0.7, floor=0.05)
     np.testing.assert_allclose(prior, expected, rtol=1e-5)
 
@@ -98,7 +99,8 @@ def test_dataset_of_padded_pixel_boxes_matches_arrays():
         [[0.1, 0.1, 0.3, 0.5], [0.6, 0.4, 0.9, 0.9], [0.0, 0.6, 1.0, 1.0]]
     )
     np.testing.assert_allclose(
-        saliency_prior_from_boxes(dataset), saliency_prior_from_boxes(expected),
+        saliency_prior_from_boxes(dataset),
+        saliency_prior_from_boxes(expected),
         rtol=1e-6,
     )
 

@@ -85,7 +85,10 @@ def test_many_objects_per_image(samples):
 def test_objects_concentrate_in_a_band_around_the_horizon(samples):
     height = 600
     offsets = np.concatenate(
-        [(s["boxes"][:, 1] + s["boxes"][:, 3]) / 2 - s["horizon"] for s in samples]
+        [
+            (s["boxes"][:, 1] + s["boxes"][:, 3]) / 2 - s["horizon"]
+            for s in samples
+        ]
     )
     in_band = np.abs(offsets) < 0.1 * height
     assert in_band.mean() > 0.7
@@ -100,7 +103,9 @@ def test_objects_are_smaller_nearer_the_horizon(samples):
     near_horizon = np.abs(bottoms) < 0.1 * 600
     low_in_image = bottoms > 0.25 * 600
     assert low_in_image.sum() >= 5
-    assert np.median(heights[near_horizon]) * 4 < np.median(heights[low_in_image])
+    assert np.median(heights[near_horizon]) * 4 < np.median(
+        heights[low_in_image]
+    )
 
 
 def test_far_objects_are_8_to_30_pixels_at_full_resolution():
@@ -125,8 +130,10 @@ def test_mask_pixels_lie_in_a_box_of_their_class(samples):
             assert len(boxes) > 0
             x, y = cols[:, None] + 0.5, rows[:, None] + 0.5
             inside = (
-                (x >= boxes[:, 0]) & (x <= boxes[:, 2])
-                & (y >= boxes[:, 1]) & (y <= boxes[:, 3])
+                (x >= boxes[:, 0])
+                & (x <= boxes[:, 2])
+                & (y >= boxes[:, 1])
+                & (y <= boxes[:, 3])
             )
             assert inside.any(axis=1).all()
 
@@ -172,9 +179,13 @@ def test_as_dataset_matches_samples_with_minus_one_padding():
     for i in range(3):
         sample = scenes.sample(i)
         n = len(sample["boxes"])
-        np.testing.assert_array_equal(images[i], sample["image"].astype("float32"))
+        np.testing.assert_array_equal(
+            images[i], sample["image"].astype("float32")
+        )
         np.testing.assert_array_equal(labels["boxes"][i, :n], sample["boxes"])
-        np.testing.assert_array_equal(labels["classes"][i, :n], sample["classes"])
+        np.testing.assert_array_equal(
+            labels["classes"][i, :n], sample["classes"]
+        )
         np.testing.assert_array_equal(labels["boxes"][i, n:], -1.0)
         np.testing.assert_array_equal(labels["classes"][i, n:], -1.0)
 
@@ -182,12 +193,17 @@ def test_as_dataset_matches_samples_with_minus_one_padding():
 def test_as_dataset_relative_format_divides_by_image_size():
     scenes = SyntheticDrivingScenes(image_size=SMALL, seed=2)
     _, labels = next(
-        iter(scenes.as_dataset(batch_size=1, num_samples=1,
-                               bounding_box_format="rel_xyxy"))
+        iter(
+            scenes.as_dataset(
+                batch_size=1, num_samples=1, bounding_box_format="rel_xyxy"
+            )
+        )
     )
     boxes = scenes.sample(0)["boxes"]
     expected = boxes / np.array([384, 240, 384, 240], "float32")
-    np.testing.assert_allclose(labels["boxes"][0, : len(boxes)], expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        labels["boxes"][0, : len(boxes)], expected, rtol=1e-6
+    )
 
 
 def test_as_dataset_shuffle_is_a_seeded_permutation():
@@ -213,16 +229,24 @@ def test_as_dataset_shuffle_is_a_seeded_permutation():
 
 def test_as_dataset_ragged_has_one_row_per_box():
     scenes = SyntheticDrivingScenes(image_size=SMALL, seed=2)
-    _, labels = next(iter(scenes.as_dataset(batch_size=2, num_samples=2,
-                                            ragged=True)))
+    _, labels = next(
+        iter(scenes.as_dataset(batch_size=2, num_samples=2, ragged=True))
+    )
     lengths = labels["boxes"].row_lengths().numpy()
-    assert lengths.tolist() == [len(scenes.sample(i)["boxes"]) for i in range(2)]
+    assert lengths.tolist() == [
+        len(scenes.sample(i)["boxes"]) for i in range(2)
+    ]
 
 
 def test_as_segmentation_dataset_yields_masks():
     scenes = SyntheticDrivingScenes(image_size=SMALL, seed=2)
-    images, masks = next(iter(scenes.as_segmentation_dataset(
-        split="validation", batch_size=2, num_samples=2)))
+    images, masks = next(
+        iter(
+            scenes.as_segmentation_dataset(
+                split="validation", batch_size=2, num_samples=2
+            )
+        )
+    )
     assert images.shape == (2, *SMALL, 3) and masks.shape == (2, *SMALL, 1)
     assert masks.dtype == "int32"
     np.testing.assert_array_equal(
