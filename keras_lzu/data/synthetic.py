@@ -45,7 +45,9 @@ class SyntheticDrivingScenes:
 
     * `"image"`: uint8 `(H, W, 3)`;
     * `"boxes"`: float32 `(N, 4)` pixel `xyxy` boxes (pixel edges: a box
-      `[x1, y1, x2, y2]` covers the pixels whose centres lie inside it);
+      `[x1, y1, x2, y2]` covers the pixels whose centres lie inside it),
+      the full extent of each drawn shape, including parts that nearer
+      objects hide;
     * `"classes"`: int32 `(N,)`, indices into `class_names`;
     * `"mask"`: int32 `(H, W)` semantic mask, 0 for background and `k + 1`
       where an object of class `k` is visible;
