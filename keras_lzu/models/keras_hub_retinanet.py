@@ -242,13 +242,21 @@ def detector_class():
 
         def infer_outputs(self, images):
             images = rescale_images(self.preprocessor, images)
-            decoded, boxes = self._decode(self(images, training=False), images)
-            return common.detection_outputs(
-                boxes,
-                decoded["confidence"],
-                decoded["labels"],
-                decoded["num_detections"],
-            )
+
+            # KerasHub's non-max suppression needs a static batch size, which
+            # a serving signature does not have: decode image by image.
+            def decode_one(predictions):
+                predictions = {k: v[None] for k, v in predictions.items()}
+                decoded, boxes = self._decode(predictions, images)
+                outputs = common.detection_outputs(
+                    boxes,
+                    decoded["confidence"],
+                    decoded["labels"],
+                    decoded["num_detections"],
+                )
+                return {key: value[0] for key, value in outputs.items()}
+
+            return ops.map(decode_one, self(images, training=False))
 
         def _decode(self, predictions, images):
             """Decoded predictions and their pixel `xyxy` boxes (caller)."""

@@ -39,7 +39,11 @@ class TinyPyramidEncoder(keras_hub.models.FeaturePyramidBackbone):
 
 
 def retinanet(num_classes=3, bounding_box_format="xyxy", preprocessor=None):
-    """A RetinaNetObjectDetector with levels P3-P5 and one head conv."""
+    """A RetinaNetObjectDetector with levels P3-P5 and one head conv.
+
+    Its class prior and decoder threshold are such that an untrained model
+    already returns some (at most 10) detections.
+    """
     backbone = keras_hub.models.RetinaNetBackbone(
         image_encoder=TinyPyramidEncoder(),
         min_level=3,
@@ -51,7 +55,14 @@ def retinanet(num_classes=3, bounding_box_format="xyxy", preprocessor=None):
         num_classes=num_classes,
         bounding_box_format=bounding_box_format,
         pre_logits_num_conv_layers=1,
+        classification_head_prior_probability=0.3,
         preprocessor=preprocessor,
+        prediction_decoder=keras_hub.layers.NonMaxSuppression(
+            bounding_box_format=bounding_box_format,
+            from_logits=True,
+            confidence_threshold=0.3,
+            max_detections=10,
+        ),
     )
 
 
