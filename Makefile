@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat setup.cfg | cksum | cut -d' ' -f1)
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg Makefile | cksum | cut -d' ' -f1)
 
 .PHONY: install demo test test-ops-jax bench clean
 
@@ -10,6 +11,9 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,cv]"
+	# The CPU build of PyTorch that lies on this project's machines, for the
+	# ops and layers suite on the torch backend.
+	$(PY) -m pip install --quiet $(TORCH)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,6 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -q tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q tests/ops tests/layers -m "not tensorflow_only"
+	KERAS_BACKEND=torch $(PY) -m pytest -q tests/ops tests/layers -m "not tensorflow_only"
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

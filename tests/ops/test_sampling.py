@@ -158,7 +158,7 @@ def test_gradients_reach_images_features_and_saliency(rng, separable):
     from keras import ops
 
     images = rng.random((1, 24, 32, 2)).astype("float32")
-    weights = rng.random((1, 12, 16, 2)).astype("float32")
+    weights = ops.convert_to_tensor(rng.random((1, 12, 16, 2)).astype("float32"))
     saliency = (0.5 + rng.random((1, 31, 51))).astype("float32")
     grid = lzu_ops.saliency_to_grid(saliency, separable=separable)
 
