@@ -29,9 +29,14 @@ def build_model(kind, image_size):
 
         import keras_lzu
 
+        # Built directly: presets would need a download.
+        backbone = keras_cv.models.ResNetBackbone(
+            stackwise_filters=[16, 32, 64, 128], stackwise_blocks=[2, 2, 2, 2],
+            stackwise_strides=[1, 2, 2, 2], include_rescaling=True,
+            block_type="block",
+        )
         detector = keras_cv.models.RetinaNet(
-            num_classes=20, bounding_box_format="xyxy",
-            backbone=keras_cv.models.ResNet18V2Backbone(),
+            num_classes=20, bounding_box_format="xyxy", backbone=backbone,
         )
         return keras_lzu.wrap(detector, output_size=image_size)
     sys.path.insert(0, os.path.join(ROOT, "tests", "serving"))
@@ -69,7 +74,9 @@ def main(argv=None):
     images = rng.integers(0, 256, (args.batch, args.height, args.width, 3),
                           dtype=np.uint8)
     with tempfile.TemporaryDirectory() as export_dir:
-        model = build_model(args.model, (args.height // 2, args.width // 2))
+        # The backbone sees half the resolution (a multiple of its stride).
+        zoomed = (max(32, args.height // 64 * 32), max(32, args.width // 64 * 32))
+        model = build_model(args.model, zoomed)
         export.export(model, export_dir)
         serve = tf.saved_model.load(
             os.path.join(export_dir, "1")).signatures["serving_default"]
