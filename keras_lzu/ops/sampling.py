@@ -50,8 +50,8 @@ def zoom(images, grid, output_size, separable=False):
     if separable:
         x_knots = ops.mean(grid[..., 0], axis=1)
         y_knots = ops.mean(grid[..., 1], axis=2)
-        xs = grids.interpolate_knots(x_knots, width) * in_width - 0.5
-        ys = grids.interpolate_knots(y_knots, height) * in_height - 0.5
+        xs = _to_pixel_axis(grids.interpolate_knots(x_knots, width), in_width)
+        ys = _to_pixel_axis(grids.interpolate_knots(y_knots, height), in_height)
         return sample_separable(images, xs, ys)
     locations = grids.upsample_grid(grid, (height, width))
     return sample_general(images, _to_pixels(locations, in_height, in_width))
@@ -106,7 +106,9 @@ def unzoom_with_inverse(features, inverse, output_size=None,
         u_x = inversion.invert_knots(inverse["x_knots"], _centres(width)[None])
         u_y = inversion.invert_knots(inverse["y_knots"], _centres(height)[None])
         return sample_separable(
-            features, u_x * in_width - 0.5, u_y * in_height - 0.5
+            features,
+            _to_pixel_axis(u_x, in_width),
+            _to_pixel_axis(u_y, in_height),
         )
     points = np.stack(
         np.meshgrid(_centres(width), _centres(height)), axis=-1
@@ -209,6 +211,11 @@ def _unflatten_rows(rows, images):
 
 def _centres(size):
     return ((np.arange(size) + 0.5) / size).astype("float32")
+
+
+def _to_pixel_axis(locations, size):
+    # Unknown sizes are int32 tensors: scale in float32.
+    return locations * ops.cast(size, "float32") - 0.5
 
 
 def _to_pixels(locations, height, width):

@@ -207,3 +207,23 @@ def test_bad_arguments_raise_value_errors(call, message):
     grid = to_numpy(lzu_ops.identity_grid(1, (5, 5)))
     with pytest.raises(ValueError, match=message):
         call(grid)
+
+
+@pytest.mark.tensorflow_only
+@pytest.mark.parametrize("separable", [True, False])
+def test_ops_trace_with_unknown_image_and_feature_sizes(rng, separable):
+    grid = random_grid(rng, 1, separable=separable)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3))])
+    def pipeline(images):
+        zoomed = lzu_ops.zoom(images, grid, (12, 16), separable=separable)
+        return lzu_ops.unzoom(zoomed, grid, (9, 11), separable=separable)
+
+    images = rng.random((2, 30, 41, 3)).astype("float32")
+    eager = lzu_ops.unzoom(
+        lzu_ops.zoom(images, grid, (12, 16), separable=separable),
+        grid, (9, 11), separable=separable,
+    )
+    np.testing.assert_allclose(
+        pipeline(images).numpy(), to_numpy(eager), atol=1e-5
+    )
