@@ -75,7 +75,7 @@ def pyramid_model_of(backbone):
 
 @functools.cache
 def segmenter_class():
-    """Defines and registers `LZUDeepLabV3ImageSegmenter` (imports KerasHub)."""
+    """Defines and registers the wrapper class (imports KerasHub)."""
     from keras_hub.models import DeepLabV3ImageSegmenter
 
     @keras.saving.register_keras_serializable(package="keras_lzu")

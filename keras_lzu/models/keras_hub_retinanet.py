@@ -74,7 +74,9 @@ def preprocessor_without_resizing(preprocessor):
     """
     if preprocessor is None:
         return None
-    preprocessor = keras.layers.deserialize(keras.layers.serialize(preprocessor))
+    preprocessor = keras.layers.deserialize(
+        keras.layers.serialize(preprocessor)
+    )
     converter = getattr(preprocessor, "image_converter", None)
     if converter is not None:
         converter.image_size = None
@@ -126,7 +128,7 @@ def check_fixed_input_size(backbone, output_size, family):
 
 @functools.cache
 def detector_class():
-    """Defines and registers `LZURetinaNetObjectDetector` (imports KerasHub)."""
+    """Defines and registers the wrapper class (imports KerasHub)."""
     from keras_hub.models import RetinaNetObjectDetector
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
