@@ -278,6 +278,25 @@ def _feature_layers(model, feature_layers):
     return layers
 
 
+def resize_to_image(features, images):
+    """Bilinear float32 resize of `(B, h, w, C)` features to the height and
+    width of `images`, which may be unknown until run time."""
+    features = ops.cast(features, "float32")
+    shape = ops.shape(images)
+    if keras.backend.backend() == "tensorflow":
+        # `keras.ops.image.resize` needs a static size in graph mode.
+        import tensorflow as tf
+
+        return tf.image.resize(
+            features, (shape[1], shape[2]), method="bilinear",
+            antialias=False,
+        )
+    return ops.image.resize(
+        features, (shape[1], shape[2]), interpolation="bilinear",
+        antialias=False,
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_lzu")
 class ResizeToImage(keras.layers.Layer):
     """Resizes feature maps bilinearly to the spatial size of images.
@@ -308,14 +327,7 @@ class ResizeToImage(keras.layers.Layer):
 
     def call(self, inputs):
         features, images = inputs
-        shape = ops.shape(images)
-        resized = ops.image.resize(
-            ops.cast(features, "float32"),
-            (shape[1], shape[2]),
-            interpolation="bilinear",
-            antialias=False,
-        )
-        return ops.cast(resized, features.dtype)
+        return ops.cast(resize_to_image(features, images), features.dtype)
 
     def compute_output_shape(self, input_shape):
         features_shape, images_shape = input_shape

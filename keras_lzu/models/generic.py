@@ -100,15 +100,13 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
         self.output_size = output_size
         self.saliency_layer = saliency
         self.lzu_task = task
+        if task == "segmentation":
+            self.num_classes = keras.tree.flatten(graph.outputs)[0].shape[-1]
 
     def infer_outputs(self, images):
         outputs = self(images, training=False)
         if self.lzu_task == "segmentation":
-            shape = ops.shape(images)
-            scores = ops.image.resize(
-                ops.cast(outputs, "float32"), (shape[1], shape[2]),
-                interpolation="bilinear", antialias=False,
-            )
+            scores = common.resize_to_image(outputs, images)
             return common.segmentation_outputs(scores)
         if isinstance(outputs, dict):
             return dict(outputs)
