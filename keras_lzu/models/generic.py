@@ -33,6 +33,9 @@ def wrap(model, output_size, saliency_layer, feature_layers, **options):
     )
 
 
+WRAPPER_NAME = "LZUFunctional"
+
+
 @keras.saving.register_keras_serializable(package="keras_lzu")
 class LZUFunctional(common.LZUModelMixin, keras.Model):
     """A functional model that zooms its input and unzooms chosen features.

@@ -17,6 +17,7 @@ except ImportError:  # KerasCV not installed: `matches` is always False.
 
 # The decoder upsamples P5 (stride 32) 8x onto P2 (stride 4).
 STRIDE_MULTIPLE = 32
+WRAPPER_NAME = "LZUDeepLabV3Plus"
 
 
 def matches(model):

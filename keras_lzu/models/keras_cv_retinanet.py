@@ -19,6 +19,7 @@ except ImportError:  # KerasCV not installed: `matches` is always False.
 
 # The feature pyramid merges P5 (stride 32) into P4 and P3 by 2x upsampling.
 STRIDE_MULTIPLE = 32
+WRAPPER_NAME = "LZURetinaNet"
 
 
 def matches(model):

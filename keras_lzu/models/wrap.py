@@ -1,24 +1,28 @@
 """`keras_lzu.wrap`: dispatch a model to the adapter of its family.
 
-Each adapter module exposes `matches(model) -> bool` (without importing its
-model library unless the model could belong to it) and
-`wrap(model, output_size, saliency_layer, **options) -> keras.Model`.
+Each adapter module exposes `matches(model) -> bool`,
+`wrap(model, output_size, saliency_layer, **options) -> keras.Model` and
+`WRAPPER_NAME`, the name of its registered wrapper class. Adapters are
+imported only for models of their library, so wrapping a KerasHub model never
+imports KerasCV and `import keras_lzu` imports neither.
 """
 
 import importlib
+import importlib.util
 
+import keras
 import numpy as np
 
 from keras_lzu.layers import SaliencyGrid
 from keras_lzu.ops import validation
 
-# Most specific first; the generic functional adapter is chosen explicitly
-# with `feature_layers=`.
+# (library, adapter module); the generic functional adapter is chosen
+# explicitly with `feature_layers=`.
 ADAPTERS = (
-    "keras_lzu.models.keras_cv_retinanet",
-    "keras_lzu.models.keras_cv_deeplab",
-    "keras_lzu.models.keras_hub_retinanet",
-    "keras_lzu.models.keras_hub_deeplab",
+    ("keras_cv", "keras_lzu.models.keras_cv_retinanet"),
+    ("keras_cv", "keras_lzu.models.keras_cv_deeplab"),
+    ("keras_hub", "keras_lzu.models.keras_hub_retinanet"),
+    ("keras_hub", "keras_lzu.models.keras_hub_deeplab"),
 )
 GENERIC_ADAPTER = "keras_lzu.models.generic"
 
@@ -65,7 +69,10 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
             model, output_size, saliency_layer,
             feature_layers=feature_layers, **options,
         )
-    for name in ADAPTERS:
+    libraries = {cls.__module__.split(".")[0] for cls in type(model).__mro__}
+    for library, name in ADAPTERS:
+        if library not in libraries:
+            continue
         adapter = importlib.import_module(name)
         if adapter.matches(model):
             return adapter.wrap(model, output_size, saliency_layer, **options)
@@ -75,6 +82,33 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
         "with an image input, pass `feature_layers=[...]`, the names of the "
         "layers whose 2-D feature maps should be unzoomed."
     )
+
+
+def load_model(filepath, **kwargs):
+    """`keras.saving.load_model` for models that `wrap` returned.
+
+    The wrapper classes subclass KerasCV / KerasHub models, so they are
+    registered only once their adapter is imported; this registers every
+    wrapper whose model library is installed, then loads.
+
+    Args:
+        filepath: path of a `.keras` file.
+        **kwargs: passed on to `keras.saving.load_model`.
+
+    Returns:
+        The loaded model.
+    """
+    register_wrapper_classes()
+    return keras.saving.load_model(filepath, **kwargs)
+
+
+def register_wrapper_classes():
+    """Imports every adapter whose model library is installed."""
+    for library, name in ADAPTERS + (("keras", GENERIC_ADAPTER),):
+        if importlib.util.find_spec(library) is None:
+            continue
+        adapter = importlib.import_module(name)
+        getattr(adapter, adapter.WRAPPER_NAME)
 
 
 def make_saliency_layer(saliency, grid_shape=(31, 51), separable=True):
