@@ -27,17 +27,6 @@ def matches(model):
     ) and not isinstance(model, common.LZUModelMixin)
 
 
-def wrap(model, output_size, saliency_layer, **options):
-    """Returns `LZUDeepLabV3Plus(model, output_size, saliency_layer)`."""
-    if options:
-        raise TypeError(
-            "keras_lzu.wrap() of a KerasCV DeepLabV3Plus takes no options "
-            f"beyond saliency, grid_shape and separable. Received: "
-            f"{sorted(options)}"
-        )
-    return LZUDeepLabV3Plus(model, output_size, saliency_layer)
-
-
 def feature_extractor_of(deeplab):
     """The layer of `deeplab` that returns the backbone's `{"P2", "P5"}`."""
     for operation in deeplab.operations:

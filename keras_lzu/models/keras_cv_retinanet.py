@@ -29,17 +29,6 @@ def matches(model):
     ) and not isinstance(model, common.LZUModelMixin)
 
 
-def wrap(model, output_size, saliency_layer, **options):
-    """Returns `LZURetinaNet(model, output_size, saliency_layer)`."""
-    if options:
-        raise TypeError(
-            "keras_lzu.wrap() of a KerasCV RetinaNet takes no options "
-            f"beyond saliency, grid_shape and separable. Received: "
-            f"{sorted(options)}"
-        )
-    return LZURetinaNet(model, output_size, saliency_layer)
-
-
 if RetinaNet is not None:
 
     @keras.saving.register_keras_serializable(package="keras_lzu")

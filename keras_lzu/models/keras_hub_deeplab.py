@@ -33,17 +33,6 @@ def matches(model):
     )
 
 
-def wrap(model, output_size, saliency_layer, **options):
-    """Returns `LZUDeepLabV3ImageSegmenter(model, output_size, saliency)`."""
-    if options:
-        raise TypeError(
-            "keras_lzu.wrap() of a KerasHub DeepLabV3ImageSegmenter takes no "
-            "options beyond saliency, grid_shape and separable. Received: "
-            f"{sorted(options)}"
-        )
-    return segmenter_class()(model, output_size, saliency_layer)
-
-
 def __getattr__(name):
     if name == WRAPPER_NAME:
         return segmenter_class()

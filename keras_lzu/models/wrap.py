@@ -1,8 +1,9 @@
 """`keras_lzu.wrap`: dispatch a model to the adapter of its family.
 
-Each adapter module exposes `matches(model) -> bool`,
-`wrap(model, output_size, saliency_layer, **options) -> keras.Model` and
-`WRAPPER_NAME`, the name of its registered wrapper class. Adapters are
+Each adapter module exposes `matches(model) -> bool` and `WRAPPER_NAME`, the
+name of its registered wrapper class, built as
+`wrapper_class(model, output_size, saliency_layer)`; the generic adapter also
+has `wrap(model, output_size, saliency_layer, feature_layers, **options)`. Adapters are
 imported only for models of their library, so wrapping a KerasHub model never
 imports KerasCV and `import keras_lzu` imports neither.
 """
@@ -75,7 +76,14 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
             continue
         adapter = importlib.import_module(name)
         if adapter.matches(model):
-            return adapter.wrap(model, output_size, saliency_layer, **options)
+            if options:
+                raise TypeError(
+                    f"keras_lzu.wrap() of a {type(model).__name__} takes no "
+                    "options beyond output_size, saliency, grid_shape and "
+                    f"separable. Received: {sorted(options)}"
+                )
+            wrapper_class = getattr(adapter, adapter.WRAPPER_NAME)
+            return wrapper_class(model, output_size, saliency_layer)
     raise TypeError(
         f"keras_lzu.wrap() does not support {type(model).__name__}. "
         f"Supported families: {SUPPORTED}. For any other functional model "
