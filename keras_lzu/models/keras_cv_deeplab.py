@@ -1,8 +1,8 @@
 """LZU for KerasCV `DeepLabV3Plus`: unzoom the backbone's P2 and P5 features.
 
 Importing this module imports KerasCV (it defines a `DeepLabV3Plus`
-subclass); `keras_lzu.wrap` imports it only when wrapping. Import it before
-`keras.saving.load_model` of a wrapped DeepLabV3Plus saved by another process.
+subclass); `keras_lzu.wrap` imports it only when wrapping. Load a saved
+wrapped DeepLabV3Plus with `keras_lzu.load_model`, which imports it first.
 """
 
 import keras

@@ -1,8 +1,8 @@
 """LZU for KerasCV `RetinaNet`: zoom before the backbone, unzoom P3-P7.
 
 Importing this module imports KerasCV (it defines a `RetinaNet` subclass);
-`keras_lzu.wrap` imports it only when wrapping. Import it before
-`keras.saving.load_model` of a wrapped RetinaNet saved by another process.
+`keras_lzu.wrap` imports it only when wrapping. Load a saved wrapped
+RetinaNet with `keras_lzu.load_model`, which imports it first.
 """
 
 import keras

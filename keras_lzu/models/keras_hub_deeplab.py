@@ -2,10 +2,8 @@
 
 Importing this module does not import KerasHub: `matches` recognises the
 model by its class name, and the wrapper class (a `DeepLabV3ImageSegmenter`
-subclass) is defined on first use. To `keras.saving.load_model` a wrapped
-segmenter saved by another process, first touch
-`keras_lzu.models.keras_hub_deeplab.LZUDeepLabV3ImageSegmenter`, which
-defines and registers the class.
+subclass) is defined on first use. Load a saved wrapped model with
+`keras_lzu.load_model`, which defines and registers the class first.
 
 As for RetinaNet, the preprocessor's image converter is kept without its
 resizing (and without mask resizing): images and masks stay in the caller's

@@ -2,10 +2,8 @@
 
 Importing this module does not import KerasHub: `matches` recognises the
 model by its class name, and the wrapper class (a `RetinaNetObjectDetector`
-subclass) is defined on first use. To `keras.saving.load_model` a wrapped
-detector saved by another process, first touch
-`keras_lzu.models.keras_hub_retinanet.LZURetinaNetObjectDetector`, which
-defines and registers the class.
+subclass) is defined on first use. Load a saved wrapped model with
+`keras_lzu.load_model`, which defines and registers the class first.
 
 The image converter of the detector's preprocessor is kept without its
 resizing: its rescaling still runs in `fit`/`predict`, and the zoom to
