@@ -1,0 +1,276 @@
+"""Accuracy of LZU against uniform downsampling at several input scales.
+
+On the synthetic driving benchmark of the demo (`keras_lzu.demo`), for
+every input scale `s` (a fraction of the canvas *side*; the model sees
+`s^2` of the pixels, sizes rounded to multiples of 32):
+
+* detection: the demo's KerasCV RetinaNet trained on uniformly resized
+  images vs the same RetinaNet wrapped by `keras_lzu.wrap` with the fixed
+  KDE prior of the training boxes; COCO AP, AP50, AP_small (pycocotools) in
+  the canvas frame;
+* segmentation: a small KerasCV `DeepLabV3Plus` (CSPDarkNet backbone) on
+  resized images and masks vs the wrapped one on the canvas; mIoU over the
+  background and the object classes in the canvas frame (the uniform
+  model's class probabilities are resized to the canvas before the argmax).
+
+Scale 1 is the "learn to upsample" case: the uniform model sees the canvas
+as it is, the LZU model a zoomed canvas of the same size (magnified near
+the horizon, compressed elsewhere).
+
+Both models of a pair share the seed, the steps, the optimizer and the
+schedule. Printed as a table with the absolute and relative gain of LZU.
+Not a test; `--quick` is a short smoke run whose numbers mean little.
+
+    python -m benchmarks.accuracy                 # about 1-2 h on 2 CPU cores
+    python -m benchmarks.accuracy --quick         # a few minutes
+"""
+
+import argparse
+import dataclasses
+import os
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from keras_lzu import demo  # noqa: E402
+
+FULL = dict(canvas=(640, 1024), steps=1500, train_images=600, val_images=96,
+            seg_steps=800, scales=(0.25, 0.5, 0.75, 1.0))
+QUICK = dict(canvas=(320, 512), steps=40, train_images=32, val_images=12,
+             seg_steps=30, scales=(0.5, 1.0))
+
+
+# ----------------------------------------------------------------------------
+# Segmentation.
+
+
+def build_deeplab(num_classes, seed=0, filters=(16, 32, 64, 128),
+                  head_filters=64):
+    """A small KerasCV DeepLabV3Plus built directly (no presets)."""
+    import keras
+    import keras_cv
+
+    keras.utils.set_random_seed(seed)
+    backbone = keras_cv.models.CSPDarkNetBackbone(
+        stackwise_channels=list(filters), stackwise_depth=[1, 1, 1, 1],
+        include_rescaling=True,
+    )
+    head = keras.Sequential([
+        keras.layers.Conv2D(head_filters, 3, padding="same", use_bias=False),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+        keras.layers.UpSampling2D(4, interpolation="bilinear"),
+        keras.layers.Conv2D(num_classes, 1, activation="softmax",
+                            dtype="float32"),
+    ], name="segmentation_head")
+    return keras_cv.models.DeepLabV3Plus(
+        backbone=backbone, num_classes=num_classes, projection_filters=24,
+        spatial_pyramid_pooling=keras_cv.layers.SpatialPyramidPooling(
+            dilation_rates=[2, 4, 6], num_channels=head_filters),
+        segmentation_head=head,
+    )
+
+
+def segmentation_dataset(images, masks, batch_size, seed):
+    """Endless shuffled `(float32 images, int32 masks (B, H, W, 1))`."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((images, masks[..., None]))
+    dataset = dataset.shuffle(len(images), seed=seed).repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.map(lambda x, y: (tf.cast(x, "float32"), y))
+    return dataset.prefetch(2)
+
+
+def resize_masks(masks, size):
+    """Nearest-neighbour resize of int masks `(N, H, W)`."""
+    import tensorflow as tf
+
+    return tf.image.resize(masks[..., None], size, method="nearest").numpy()[
+        ..., 0].astype("int32")
+
+
+def train_segmenter(model, dataset, steps, learning_rate):
+    """Adam with cosine decay and sparse cross-entropy; returns seconds."""
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(steps, 1), alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
+                  loss=keras.losses.SparseCategoricalCrossentropy(),
+                  jit_compile=False)
+    log_every = max(1, steps // 4)
+    began = time.perf_counter()
+    model.fit(dataset, epochs=max(1, steps // log_every),
+              steps_per_epoch=log_every, verbose=2)
+    return time.perf_counter() - began
+
+
+def predict_masks(model, images, input_size=None, batch_size=4):
+    """Class ids `(N, H, W)` in the canvas frame.
+
+    With `input_size` (uniform), the images are resized first and the class
+    probabilities resized back to the canvas before the argmax.
+    """
+    import tensorflow as tf
+
+    canvas = images.shape[1:3]
+    masks = []
+    for i in range(0, len(images), batch_size):
+        batch = demo._prepare(images[i:i + batch_size], input_size)
+        scores = model.predict(batch, verbose=0)
+        if input_size is not None:
+            scores = tf.image.resize(scores, canvas, method="bilinear")
+        masks.append(np.argmax(np.asarray(scores), axis=-1))
+    return np.concatenate(masks)
+
+
+def mean_iou(truth, predicted, num_classes):
+    """mIoU over the classes present in `truth` or `predicted`."""
+    index = truth.astype("int64").ravel() * num_classes + predicted.ravel()
+    confusion = np.bincount(index, minlength=num_classes**2).reshape(
+        num_classes, num_classes)
+    intersection = np.diag(confusion)
+    union = confusion.sum(0) + confusion.sum(1) - intersection
+    present = union > 0
+    return float(np.mean(intersection[present] / union[present]))
+
+
+def compare_segmenters(config, train, val, prior, size, steps, log=print):
+    """Trains uniform and LZU DeepLabV3Plus at `size`; returns their mIoU."""
+    num_classes = config.num_classes + 1
+    canvas = train["images"].shape[1:3]
+    small = tuple(size) != tuple(canvas)
+    uniform_images = train["images"]
+    uniform_masks = train["masks"]
+    if small:
+        uniform_images = demo.resize_images(train["images"], size).round(
+        ).clip(0, 255).astype("uint8")
+        uniform_masks = resize_masks(train["masks"], size)
+    models = {
+        "uniform": build_deeplab(num_classes, config.seed),
+        "LZU": demo.build_lzu(build_deeplab(num_classes, config.seed), size,
+                              prior),
+    }
+    datasets = {
+        "uniform": segmentation_dataset(uniform_images, uniform_masks,
+                                        config.batch_size, config.seed),
+        "LZU": segmentation_dataset(train["images"], train["masks"],
+                                    config.batch_size, config.seed),
+    }
+    results = {}
+    for name, model in models.items():
+        log(f"[accuracy] segmentation, {name}, {size[0]}x{size[1]} input")
+        train_segmenter(model, datasets[name], steps, config.learning_rate)
+        masks = predict_masks(model, val["images"],
+                              size if name == "uniform" else None)
+        results[name] = mean_iou(val["masks"], masks, num_classes)
+    return results
+
+
+# ----------------------------------------------------------------------------
+# The table.
+
+
+@dataclasses.dataclass
+class Row:
+    task: str
+    metric: str
+    scale: float
+    size: tuple
+    uniform: float
+    lzu: float
+
+    def cells(self):
+        gain = self.lzu - self.uniform
+        relative = (f"{100 * gain / self.uniform:+.0f}%"
+                    if self.uniform > 0 else "n/a")
+        return (f"| {self.task} | {self.metric} | {self.scale:g}x "
+                f"({self.size[0]}x{self.size[1]}) | {self.uniform:.3f} | "
+                f"{self.lzu:.3f} | {gain:+.3f} | {relative} |")
+
+
+def format_table(rows):
+    lines = ["| task | metric | input scale | uniform | LZU | gain | "
+             "relative |", "|---|---|---|---:|---:|---:|---:|"]
+    lines += [row.cells() for row in rows]
+    return "\n".join(lines)
+
+
+def run(config, scales, seg_steps, segmentation=True, log=print):
+    """Runs every comparison; returns the table rows."""
+    scenes = demo.make_scenes(config)
+    train = demo.load_split(scenes, "train", config.train_images)
+    val = demo.load_split(scenes, "validation", config.val_images)
+    prior = demo.box_prior(train, config.canvas)
+    rows = []
+    for scale in scales:
+        size = demo.zoomed_size(config.canvas, scale**2)
+        _, metrics, _, _ = demo.compare_detectors(
+            config, scenes, train, val, prior, size, log)
+        for key in ("AP", "AP50", "AP_small"):
+            rows.append(Row("detection", key, scale, size,
+                            metrics["uniform"][key], metrics["LZU"][key]))
+        if segmentation:
+            miou = compare_segmenters(config, train, val, prior, size,
+                                      seg_steps, log)
+            rows.append(Row("segmentation", "mIoU", scale, size,
+                            miou["uniform"], miou["LZU"]))
+        log(format_table(rows))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a short smoke run (small canvas, few steps)")
+    parser.add_argument("--scales", type=float, nargs="+",
+                        help="input scales (fractions of the canvas side)")
+    parser.add_argument("--steps", type=int, help="detector training steps")
+    parser.add_argument("--seg-steps", type=int,
+                        help="segmenter training steps")
+    parser.add_argument("--canvas", type=int, nargs=2,
+                        metavar=("HEIGHT", "WIDTH"))
+    parser.add_argument("--train-images", type=int)
+    parser.add_argument("--val-images", type=int)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-segmentation", action="store_true")
+    parser.add_argument("--markdown", help="append the table to this file")
+    args = parser.parse_args(argv)
+
+    from benchmarks import machine
+
+    settings = dict(QUICK if args.quick else FULL)
+    for key in ("scales", "steps", "seg_steps", "canvas", "train_images",
+                "val_images"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    config = demo.DemoConfig(
+        canvas=tuple(settings["canvas"]), steps=settings["steps"],
+        train_images=settings["train_images"],
+        val_images=settings["val_images"], seed=args.seed)
+    began = time.perf_counter()
+    rows = run(config, settings["scales"], settings["seg_steps"],
+               not args.no_segmentation)
+    minutes = (time.perf_counter() - began) / 60
+    text = (
+        f"## Accuracy: uniform vs LZU{' (--quick)' if args.quick else ''}\n\n"
+        f"Synthetic driving scenes {config.canvas[0]}x{config.canvas[1]}, "
+        f"{config.train_images} train / {config.val_images} validation "
+        f"images, {config.steps} detector steps, {settings['seg_steps']} "
+        f"segmenter steps (batch {config.batch_size}), seed {config.seed}; "
+        f"{minutes:.0f} min.\n\n{machine.describe()}\n\n"
+        f"{format_table(rows)}\n"
+    )
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "a") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""Inference overhead of LZU: wrapped vs unwrapped RetinaNet forward passes.
+
+The detector is the demo's (`keras_lzu.demo.build_retinanet`: CSPDarkNet
+backbone, compact pyramid and heads) or, with `--heads keras_cv`, KerasCV's
+default 256-channel pyramid and heads on the same backbone. The raw forward
+pass (`{"box", "classification"}`, no NMS) is timed, batch `--batch`, in
+graph mode (`tf.function`) and with XLA (`jit_compile=True`), in one run:
+
+* `unwrapped`: the RetinaNet on images of the zoomed size `h x w`;
+* `uniform pipeline`: `tf.image.resize` of the `H x W` canvas, then the
+  RetinaNet;
+* `LZU fixed, h x w input`: `keras_lzu.wrap` with a fixed saliency on
+  images of the zoomed size (the pure cost of zoom + unzoom; the grid and
+  its inverse do not depend on the input);
+* `LZU fixed`: the same on the `H x W` canvas (the real use);
+* `LZU adaptive (boxes)`: a `SaliencyGrid(mode="boxes")` from 32 boxes per
+  image (e.g. the previous frame's detections), so the grid and its inverse
+  are computed per image, then zoom, the RetinaNet, unzoom.
+
+Each time is the median of `--repeats` calls after a warm-up, in ms, and a
+ratio to `unwrapped` of the same mode.
+
+    python -m benchmarks.overhead [--canvas 1200 1920] [--budget 0.25]
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+
+def median_ms(function, args, repeats):
+    """Median wall time of `function(*args)` in ms after two warm-up calls."""
+    import tensorflow as tf
+
+    def run():
+        outputs = function(*args)
+        for value in tf.nest.flatten(outputs):
+            value.numpy()
+
+    run()
+    run()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return 1000.0 * float(np.median(times))
+
+
+def build_detector(heads, num_classes=3, seed=0):
+    """The demo's RetinaNet, or one with KerasCV's default pyramid/heads."""
+    from keras_lzu import demo
+
+    if heads == "compact":
+        return demo.build_retinanet(num_classes, seed)
+    import keras
+    import keras_cv
+
+    keras.utils.set_random_seed(seed)
+    compact = demo.build_retinanet(num_classes, seed)
+    return keras_cv.models.RetinaNet(
+        num_classes=num_classes, bounding_box_format="xyxy",
+        backbone=compact.backbone,
+        anchor_generator=compact.anchor_generator,
+    )
+
+
+def retinanet_heads(retinanet, pyramid):
+    """The RetinaNet heads on a list of pyramid levels, as in KerasCV."""
+    from keras import ops
+
+    boxes, scores = [], []
+    batch = ops.shape(pyramid[0])[0]
+    for level in pyramid:
+        boxes.append(ops.reshape(retinanet.box_head(level), (batch, -1, 4)))
+        scores.append(ops.reshape(retinanet.classification_head(level),
+                                  (batch, -1, retinanet.num_classes)))
+    return {"box": ops.concatenate(boxes, axis=1),
+            "classification": ops.concatenate(scores, axis=1)}
+
+
+def adaptive_forward(retinanet, output_size):
+    """Forward pass with a per-image grid from boxes (`mode="boxes"`)."""
+    import keras_lzu
+
+    saliency = keras_lzu.SaliencyGrid(mode="boxes")
+    zoom = keras_lzu.ZoomLayer(output_size, separable=True)
+    invert = keras_lzu.InvertGrid(separable=True)
+    unzoom = keras_lzu.UnzoomLayer(separable=True)
+
+    def forward(images, boxes):
+        grid = saliency([images, boxes])
+        zoomed = zoom([images, grid])
+        inverse = invert(grid)
+        features = retinanet.feature_extractor(zoomed)
+        pyramid = retinanet.feature_pyramid(features)
+        pyramid = [unzoom([level, inverse]) for level in pyramid]
+        return retinanet_heads(retinanet, pyramid)
+
+    return forward
+
+
+def random_boxes(batch, count, seed=0):
+    """Normalized xyxy boxes, small and near the middle band."""
+    rng = np.random.default_rng(seed)
+    centre = rng.uniform([0.05, 0.4], [0.95, 0.55], (batch, count, 2))
+    size = rng.uniform(0.01, 0.06, (batch, count, 2))
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=-1)
+    return np.clip(boxes, 0, 1).astype("float32")
+
+
+def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA")):
+    """Times every case; returns a list of `(mode, case, ms, ratio)`."""
+    import tensorflow as tf
+
+    from keras_lzu import demo
+    from keras_lzu.data import saliency_prior_from_boxes
+
+    size = demo.zoomed_size(canvas, budget)
+    rng = np.random.default_rng(0)
+    canvas_images = tf.constant(
+        rng.uniform(0, 255, (batch, *canvas, 3)).astype("float32"))
+    small_images = tf.image.resize(canvas_images, size)
+    boxes = tf.constant(random_boxes(batch, 32))
+    prior = saliency_prior_from_boxes(list(boxes.numpy()))
+
+    retinanet = build_detector(heads)
+    wrapped = demo.build_lzu(retinanet, size, prior)
+    adaptive = adaptive_forward(retinanet, size)
+
+    def unwrapped(images):
+        return retinanet(images, training=False)
+
+    def uniform(images):
+        return retinanet(tf.image.resize(images, size), training=False)
+
+    def lzu(images):
+        return wrapped(images, training=False)
+
+    cases = (
+        ("unwrapped", unwrapped, (small_images,)),
+        ("uniform pipeline (resize + model)", uniform, (canvas_images,)),
+        ("LZU fixed, h x w input", lzu, (small_images,)),
+        ("LZU fixed", lzu, (canvas_images,)),
+        ("LZU adaptive (boxes)", adaptive, (canvas_images, boxes)),
+    )
+    rows = []
+    for mode in modes:
+        base = None
+        for name, function, args in cases:
+            compiled = tf.function(function, jit_compile=(mode == "XLA"))
+            ms = median_ms(compiled, args, repeats)
+            base = base or ms
+            rows.append((mode, name, ms, ms / base))
+    return rows, size
+
+
+def format_table(rows):
+    lines = ["| mode | forward pass | ms | x unwrapped |",
+             "|---|---|---:|---:|"]
+    for mode, name, ms, ratio in rows:
+        lines.append(f"| {mode} | {name} | {ms:.1f} | {ratio:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--canvas", type=int, nargs=2, default=(1200, 1920),
+                        metavar=("HEIGHT", "WIDTH"))
+    parser.add_argument("--budget", type=float, default=0.25,
+                        help="fraction of the canvas area the model sees")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--heads", choices=("compact", "keras_cv"),
+                        default="compact")
+    parser.add_argument("--no-xla", action="store_true")
+    parser.add_argument("--markdown", help="append the table to this file")
+    args = parser.parse_args(argv)
+
+    from benchmarks import machine
+
+    modes = ("graph",) if args.no_xla else ("graph", "XLA")
+    rows, size = run(tuple(args.canvas), args.budget, args.batch,
+                     args.repeats, args.heads, modes)
+    text = (
+        f"## LZU overhead: RetinaNet ({args.heads} heads) forward, canvas "
+        f"{args.canvas[0]}x{args.canvas[1]} -> {size[0]}x{size[1]}, batch "
+        f"{args.batch}, median of {args.repeats}\n\n{machine.describe()}\n\n"
+        f"{format_table(rows)}\n"
+    )
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "a") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

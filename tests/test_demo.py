@@ -1,0 +1,93 @@
+"""Smoke test of `lzu demo`: the whole pipeline with a tiny configuration.
+
+Trains both detectors for a few steps on small canvases, evaluates them,
+exports and serves the LZU model, and checks the report, the figures, the
+metrics and the gRPC check. About a minute on 2 CPU cores.
+"""
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras_cv")
+pytest.importorskip("pycocotools")
+pytest.importorskip("grpc")
+
+from keras_lzu import demo  # noqa: E402
+
+pytestmark = pytest.mark.tensorflow_only
+
+
+def tiny_config(out):
+    return demo.parse_args([
+        "--steps", "3", "--canvas", "256", "416", "--train-images", "6",
+        "--val-images", "3", "--batch-size", "2", "--num-classes", "2",
+        "--min-confidence", "0", "--out", str(out),
+    ])
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo_out")
+    return demo.run_demo(tiny_config(out), log=lambda *args: None)
+
+
+def test_zoomed_size_is_a_multiple_of_32():
+    assert demo.zoomed_size((640, 1024), 0.25) == (320, 512)
+    assert demo.zoomed_size((600, 960), 0.25) == (288, 480)
+    assert all(s % 32 == 0 for s in demo.zoomed_size((1200, 1920), 0.1))
+
+
+def test_report_and_figures_exist(result):
+    assert os.path.isfile(result["report"])
+    with open(result["report"]) as f:
+        report = f.read()
+    assert "| uniform |" in report and "| LZU |" in report
+    for path in result["figures"].values():
+        assert path.endswith(".png") and os.path.getsize(path) > 1000
+        assert os.path.basename(path) in report
+
+
+def test_metrics_are_numbers_in_unit_interval(result):
+    assert set(result["metrics"]) == {"uniform", "LZU"}
+    for values in result["metrics"].values():
+        for key in ("AP", "AP50", "AP_small"):
+            assert isinstance(values[key], float)
+            assert 0.0 <= values[key] <= 1.0
+        assert math.isfinite(values["ms/image"]) and values["ms/image"] > 0
+    assert result["zoomed_size"] == (128, 224)
+
+
+def test_grpc_answers_equal_in_process_predictions(result):
+    serving = result["serving"]
+    assert serving["ok"], serving
+    assert serving["same_counts"]
+    # With no confidence threshold every image has detections to compare.
+    assert serving["detections"] > 0
+    assert serving["max_box_diff"] <= 1e-2
+    assert serving["max_score_diff"] <= 1e-2
+
+
+def test_dense_labels_pad_and_scale():
+    labels = demo.dense_labels(
+        [np.array([[10, 20, 30, 40]], "float32"), np.zeros((0, 4))],
+        [np.array([1]), np.zeros((0,), "int32")], max_boxes=2,
+        scale=(0.5, 0.25))
+    np.testing.assert_allclose(labels["boxes"][0, 0], [2.5, 10, 7.5, 20])
+    assert np.all(labels["boxes"][0, 1] == -1)
+    assert np.all(labels["classes"][1] == -1)
+
+
+def test_coco_metrics_of_perfect_detections_are_one():
+    boxes = [np.array([[10, 10, 20, 22], [50, 40, 90, 70]], "float32")]
+    classes = [np.array([0, 1], "int32")]
+    split = {"images": np.zeros((1, 100, 120, 3), "uint8"), "boxes": boxes,
+             "classes": classes}
+    detections = [{"boxes": boxes[0], "scores": np.array([0.9, 0.8]),
+                   "classes": classes[0]}]
+    metrics = demo.coco_metrics(split, detections, ("a", "b"))
+    assert metrics["AP"] == pytest.approx(1.0)
+    assert metrics["AP50"] == pytest.approx(1.0)
+    assert metrics["AP_small"] == pytest.approx(1.0)
