@@ -120,7 +120,7 @@ def predict_masks(model, images, input_size=None, batch_size=4):
     canvas = images.shape[1:3]
     masks = []
     for i in range(0, len(images), batch_size):
-        batch = demo._prepare(images[i:i + batch_size], input_size)
+        batch = demo.prepare_images(images[i:i + batch_size], input_size)
         scores = model.predict(batch, verbose=0)
         if input_size is not None:
             scores = tf.image.resize(scores, canvas, method="bilinear")

@@ -132,6 +132,7 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA")):
     retinanet = build_detector(heads)
     wrapped = demo.build_lzu(retinanet, size, prior)
     adaptive = adaptive_forward(retinanet, size)
+    adaptive(canvas_images, boxes)  # Builds the layers outside tf.function.
 
     def unwrapped(images):
         return retinanet(images, training=False)

@@ -70,6 +70,8 @@ class DemoConfig:
         head_filters: width of the feature pyramid and the heads.
         serving_images: validation images sent through gRPC.
         min_confidence: confidence threshold of the detectors' NMS.
+        far_object_size: `(low, high)` heights of the far objects in
+            pixels of a 1200-pixel-high canvas (smaller is harder).
     """
 
     canvas: tuple = (640, 1024)
@@ -86,6 +88,7 @@ class DemoConfig:
     head_filters: int = 64
     serving_images: int = 4
     min_confidence: float = 0.05
+    far_object_size: tuple = FAR_OBJECT_SIZE
 
     @property
     def zoomed_size(self):
@@ -119,7 +122,7 @@ def make_scenes(config):
         image_size=config.canvas,
         num_classes=config.num_classes,
         seed=config.seed,
-        far_object_size=FAR_OBJECT_SIZE,
+        far_object_size=config.far_object_size,
         train_size=config.train_images,
         validation_size=config.val_images,
     )
@@ -375,10 +378,10 @@ def predict_detections(model, images, input_size=None, batch_size=4):
         pixel xyxy, "scores" (n,), "classes" (n,)}` and the wall time of
         `predict` (and the resize) per image, after a warm-up batch.
     """
-    model.predict(_prepare(images[:batch_size], input_size), verbose=0)
+    model.predict(prepare_images(images[:batch_size], input_size), verbose=0)
     began = time.perf_counter()
     outputs = model.predict(
-        _prepare(images, input_size), batch_size=batch_size, verbose=0
+        prepare_images(images, input_size), batch_size=batch_size, verbose=0
     )
     seconds = (time.perf_counter() - began) / len(images)
     scale = (1.0, 1.0)
@@ -397,7 +400,8 @@ def predict_detections(model, images, input_size=None, batch_size=4):
     return detections, seconds
 
 
-def _prepare(images, input_size):
+def prepare_images(images, input_size):
+    """float32 images, resized to `input_size` first unless it is None."""
     if input_size is None:
         return images.astype("float32")
     return resize_images(images, input_size)
@@ -818,6 +822,10 @@ def parse_args(argv=None):
     parser.add_argument("--min-confidence", type=float,
                         default=defaults.min_confidence,
                         help="confidence threshold of the detections")
+    parser.add_argument("--far-object-size", type=float, nargs=2,
+                        metavar=("LOW", "HIGH"),
+                        default=defaults.far_object_size,
+                        help="far object heights, px at 1200 px canvas height")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", default=defaults.out)
     args = parser.parse_args(argv)
@@ -826,12 +834,25 @@ def parse_args(argv=None):
         train_images=args.train_images, val_images=args.val_images,
         batch_size=args.batch_size, num_classes=args.num_classes,
         learning_rate=args.learning_rate, seed=args.seed, out=args.out,
-        min_confidence=args.min_confidence)
+        min_confidence=args.min_confidence,
+        far_object_size=tuple(args.far_object_size))
+
+
+def quiet_known_warnings():
+    """Hides two harmless Keras warnings that every batch would repeat:
+    KerasCV models take `{"images": ...}` inputs but accept a tensor, and
+    `fit` ignores `shuffle` for a (shuffled) tf.data dataset."""
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore", message="The structure of `inputs` doesn't match")
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 
 
 def demo_main(argv=None):
     """`lzu demo [--steps N] [--canvas H W] [--budget F] ...`."""
     config = parse_args(argv)
+    quiet_known_warnings()
     result = run_demo(config)
     print("\n" + result["table"])
     print(f"\ngRPC answers equal in-process predictions: "

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.tensorflow_only
 
 def tiny_config(out):
     return demo.parse_args([
-        "--steps", "3", "--canvas", "256", "416", "--train-images", "6",
-        "--val-images", "3", "--batch-size", "2", "--num-classes", "2",
+        "--steps", "2", "--canvas", "192", "320", "--train-images", "4",
+        "--val-images", "2", "--batch-size", "2", "--num-classes", "2",
         "--min-confidence", "0", "--out", str(out),
     ])
 
@@ -57,7 +57,7 @@ def test_metrics_are_numbers_in_unit_interval(result):
             assert isinstance(values[key], float)
             assert 0.0 <= values[key] <= 1.0
         assert math.isfinite(values["ms/image"]) and values["ms/image"] > 0
-    assert result["zoomed_size"] == (128, 224)
+    assert result["zoomed_size"] == (96, 160)
 
 
 def test_grpc_answers_equal_in_process_predictions(result):
