@@ -22,7 +22,7 @@ schedule. Printed as a table with the absolute and relative gain of LZU.
 Not a test; `--quick` is a short smoke run whose numbers mean little.
 
     python -m benchmarks.accuracy                 # about 1-2 h on 2 CPU cores
-    python -m benchmarks.accuracy --quick         # a few minutes
+    python -m benchmarks.accuracy --quick         # ~15 min, a smoke test
 """
 
 import argparse

@@ -7,7 +7,7 @@ its figures. A benchmark that fails is reported in its section and the
 others still run; the exit status is 1 if any failed.
 
     python -m benchmarks.run_all            # the full runs (hours on 2 CPUs)
-    python -m benchmarks.run_all --quick    # short runs (~15 min on 2 CPUs)
+    python -m benchmarks.run_all --quick    # short runs (~25 min on 2 CPUs)
     python -m benchmarks.run_all --only overhead accuracy
 """
 
