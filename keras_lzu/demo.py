@@ -510,15 +510,35 @@ def serving_check(model, images, work_dir, atol=1e-2):
     for i, n in enumerate(expected["num_detections"]):
         n = int(n)
         if n and same_counts:
-            box_diff = max(box_diff, float(np.abs(
-                answers["boxes"][i, :n] - expected["boxes"][i, :n]).max()))
+            got = {k: answers[k][i, :n] for k in ("boxes", "scores", "classes")}
+            want = {k: expected[k][i, :n] for k in got}
             score_diff = max(score_diff, float(np.abs(
-                answers["scores"][i, :n] - expected["scores"][i, :n]).max()))
+                np.sort(got["scores"]) - np.sort(want["scores"])).max()))
+            box_diff = max(box_diff, _unordered_box_diff(got, want, atol),
+                           _unordered_box_diff(want, got, atol))
     ok = same_counts and box_diff <= atol and score_diff <= atol
     return {"ok": ok, "max_box_diff": box_diff, "max_score_diff": score_diff,
             "same_counts": same_counts, "images": len(images),
             "target": server.target, "detections": int(
                 np.sum(expected["num_detections"]))}
+
+
+def _unordered_box_diff(a, b, score_atol):
+    """Largest distance from a detection in `a` to its closest match in `b`.
+
+    A match has the same class and a score within `score_atol`. Non-max
+    suppression may order detections of equal scores differently in two
+    graphs, so detections are compared as sets, not position by position.
+    """
+    worst = 0.0
+    for box, score, cls in zip(a["boxes"], a["scores"], a["classes"]):
+        candidates = ((b["classes"] == cls)
+                      & (np.abs(b["scores"] - score) <= score_atol))
+        if not candidates.any():
+            return float("inf")
+        worst = max(worst, float(np.abs(b["boxes"][candidates] - box)
+                                 .max(axis=-1).min()))
+    return worst
 
 
 # ----------------------------------------------------------------------------
