@@ -66,7 +66,8 @@ def invert_separable(grid, points):
 
 def invert_brute_force(grid, points, tol=1e-6):
     """T^-1 by trying every quad: Newton's method on the bilinear map of each
-    quad from its centre, keeping the quad whose solution lies in it."""
+    quad from its centre, keeping the quad whose converged solution lies in
+    it."""
     gh, gw = grid.shape[:2]
     flat = points.reshape(-1, 2)
     result = np.full(flat.shape, np.nan)
@@ -89,7 +90,16 @@ def invert_brute_force(grid, points, tol=1e-6):
                 step_s = (r[:, 0] * d_t[:, 1] - r[:, 1] * d_t[:, 0]) / det
                 step_t = (d_s[:, 0] * r[:, 1] - d_s[:, 1] * r[:, 0]) / det
                 st = st + np.stack([step_s, step_t], axis=-1)
+            s, t = st[:, :1], st[:, 1:]
+            value = (
+                (1 - s) * (1 - t) * p00 + s * (1 - t) * p10
+                + (1 - s) * t * p01 + s * t * p11
+            )
+            # Newton may stop inside the quad without converging on hard
+            # grids: only a solution that maps back to the point counts.
+            converged = np.abs(value - flat).max(axis=-1) < 1e-9
             outside = np.max(np.maximum(np.maximum(-st, st - 1), 0), axis=-1)
+            outside = np.where(converged & np.isfinite(outside), outside, np.inf)
             better = outside < best
             best = np.where(better, outside, best)
             u = np.stack([(j + st[:, 0]) / (gw - 1), (i + st[:, 1]) / (gh - 1)], -1)

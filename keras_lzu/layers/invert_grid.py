@@ -10,7 +10,8 @@ class InvertGrid(keras.layers.Layer):
     Every `UnzoomLayer` that takes this layer's output shares one inversion
     of the grid per forward pass (one per model when the grid is fixed):
     the per-grid work (marginal knots and, for general grids, the bilinear
-    coefficients of every quad) is done here; each unzoom then only evaluates
+    coefficients of every quad, kept with the grid) is done here; each unzoom
+    then only evaluates
     the inverse at its own pixel centres, exactly at its own resolution.
 
     >>> grid = keras.Input((31, 51, 2), batch_size=1)
@@ -44,6 +45,7 @@ class InvertGrid(keras.layers.Layer):
         batch, gh, gw, _ = grid_shape
         shapes = {"x_knots": (batch, gw), "y_knots": (batch, gh)}
         if not self.separable:
+            shapes["grid"] = (batch, gh, gw, 2)
             shapes["quads"] = (batch, (gh - 1) * (gw - 1), 8)
         return shapes
 

@@ -27,7 +27,6 @@ class UnzoomLayer(keras.layers.Layer):
         separable: bool, used when the second input is a grid: `True`
             inverts per axis (exact for separable grids), `False` inverts any
             grid. An `InvertGrid` output carries its own choice.
-        max_steps: int, quad-to-quad jumps of the general inversion.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -38,8 +37,7 @@ class UnzoomLayer(keras.layers.Layer):
         `(B, height, width, C)` features in the uniform layout.
     """
 
-    def __init__(self, output_size=None, separable=False,
-                 max_steps=inversion.DEFAULT_MAX_STEPS, **kwargs):
+    def __init__(self, output_size=None, separable=False, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.output_size = (
@@ -48,11 +46,6 @@ class UnzoomLayer(keras.layers.Layer):
             else validation.size_pair(output_size, "output_size")
         )
         self.separable = bool(separable)
-        if int(max_steps) < 0:
-            raise ValueError(
-                f"`max_steps` must be >= 0. Received: max_steps={max_steps}"
-            )
-        self.max_steps = int(max_steps)
 
     def call(self, inputs):
         features, grid_or_inverse = _unpack_pair(
@@ -65,7 +58,7 @@ class UnzoomLayer(keras.layers.Layer):
                 grid_or_inverse, separable=self.separable
             )
         unzoomed = sampling.unzoom_with_inverse(
-            features, inverse, self.output_size, self.max_steps
+            features, inverse, self.output_size
         )
         return keras.ops.cast(unzoomed, self.compute_dtype)
 
@@ -80,7 +73,6 @@ class UnzoomLayer(keras.layers.Layer):
             {
                 "output_size": self.output_size,
                 "separable": self.separable,
-                "max_steps": self.max_steps,
             }
         )
         return config

@@ -393,6 +393,40 @@ class LZUModelMixin:
         }
 
 
+class WrappedTaskMixin(LZUModelMixin):
+    """`LZUModelMixin` for wrappers that subclass the task they wrap.
+
+    The wrapper's `__init__` takes the wrapped task model first, then
+    `output_size` and `saliency`. Its config nests the wrapped model's own
+    config under `wrapped_config_key`, so loading rebuilds the task first
+    and wraps it again.
+
+    Attributes:
+        wrapped_class: the Keras class of the wrapped task model.
+        wrapped_config_key: the config key of the task model's config,
+            also the name of `__init__`'s first argument.
+    """
+
+    wrapped_class = None
+    wrapped_config_key = None
+
+    def get_config(self):
+        return {
+            self.wrapped_config_key: self.wrapped_class.get_config(self),
+            "name": self.name,
+            **self.lzu_config(),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        wrapped = config.pop(cls.wrapped_config_key)
+        if isinstance(wrapped, dict):
+            wrapped = cls.wrapped_class.from_config(wrapped)
+        saliency = deserialize_saliency(config.pop("saliency"))
+        return cls(wrapped, saliency=saliency, **config)
+
+
 def deserialize_saliency(saliency):
     """The `SaliencyGrid` of the `"saliency"` entry of `lzu_config()`.
 

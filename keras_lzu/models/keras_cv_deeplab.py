@@ -42,7 +42,7 @@ def feature_extractor_of(deeplab):
 if DeepLabV3Plus is not None:
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
-    class LZUDeepLabV3Plus(common.LZUModelMixin, DeepLabV3Plus):
+    class LZUDeepLabV3Plus(common.WrappedTaskMixin, DeepLabV3Plus):
         """A KerasCV `DeepLabV3Plus` that zooms its input, unzooms features.
 
         The images (any size) are zoomed to `output_size` through the warp of
@@ -92,6 +92,9 @@ if DeepLabV3Plus is not None:
             `(B, H, W, num_classes)` class probabilities in the images' frame.
         """
 
+        wrapped_class = DeepLabV3Plus
+        wrapped_config_key = "deeplab"
+
         def __init__(self, deeplab, output_size, saliency, **kwargs):
             output_size = common.check_output_size(
                 output_size, STRIDE_MULTIPLE, "DeepLabV3Plus"
@@ -117,19 +120,3 @@ if DeepLabV3Plus is not None:
 
         def infer_outputs(self, images):
             return common.segmentation_outputs(self(images, training=False))
-
-        def get_config(self):
-            return {
-                "deeplab": DeepLabV3Plus.get_config(self),
-                "name": self.name,
-                **self.lzu_config(),
-            }
-
-        @classmethod
-        def from_config(cls, config):
-            config = dict(config)
-            deeplab = config.pop("deeplab")
-            if isinstance(deeplab, dict):
-                deeplab = DeepLabV3Plus.from_config(deeplab)
-            saliency = common.deserialize_saliency(config.pop("saliency"))
-            return cls(deeplab, saliency=saliency, **config)

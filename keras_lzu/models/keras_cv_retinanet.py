@@ -32,7 +32,7 @@ def matches(model):
 if RetinaNet is not None:
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
-    class LZURetinaNet(common.LZUModelMixin, RetinaNet):
+    class LZURetinaNet(common.WrappedTaskMixin, RetinaNet):
         """A KerasCV `RetinaNet` that zooms its input and unzooms its pyramid.
 
         The images (any size) are zoomed to `output_size` through the warp
@@ -76,6 +76,9 @@ if RetinaNet is not None:
             `{"box": (B, A, 4), "classification": (B, A, num_classes)}` for
             the `A` anchors of an `output_size` image.
         """
+
+        wrapped_class = RetinaNet
+        wrapped_config_key = "retinanet"
 
         def __init__(self, retinanet, output_size, saliency, **kwargs):
             output_size = common.check_output_size(
@@ -178,22 +181,6 @@ if RetinaNet is not None:
             """A stand-in image batch whose shape is the uniform layout's:
             KerasCV reads image sizes off an image tensor."""
             return ops.zeros((1, *self.output_size, 1))
-
-        def get_config(self):
-            return {
-                "retinanet": RetinaNet.get_config(self),
-                "name": self.name,
-                **self.lzu_config(),
-            }
-
-        @classmethod
-        def from_config(cls, config):
-            config = dict(config)
-            retinanet = config.pop("retinanet")
-            if isinstance(retinanet, dict):
-                retinanet = RetinaNet.from_config(retinanet)
-            saliency = common.deserialize_saliency(config.pop("saliency"))
-            return cls(retinanet, saliency=saliency, **config)
 
 
 def _dense_labels(y, bounding_box_format):

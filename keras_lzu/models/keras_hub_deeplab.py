@@ -67,7 +67,7 @@ def segmenter_class():
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
     class LZUDeepLabV3ImageSegmenter(
-        common.LZUModelMixin, DeepLabV3ImageSegmenter
+        common.WrappedTaskMixin, DeepLabV3ImageSegmenter
     ):
         """A KerasHub `DeepLabV3ImageSegmenter` that zooms and unzooms.
 
@@ -119,6 +119,9 @@ def segmenter_class():
             `(B, H, W, num_classes)` scores in the images' frame.
         """
 
+        wrapped_class = DeepLabV3ImageSegmenter
+        wrapped_config_key = "segmenter"
+
         def __init__(self, segmenter, output_size, saliency, **kwargs):
             backbone = segmenter.backbone
             output_size = common.check_output_size(
@@ -155,21 +158,5 @@ def segmenter_class():
         def infer_outputs(self, images):
             images = rescale_images(self.preprocessor, images)
             return common.segmentation_outputs(self(images, training=False))
-
-        def get_config(self):
-            return {
-                "segmenter": DeepLabV3ImageSegmenter.get_config(self),
-                "name": self.name,
-                **self.lzu_config(),
-            }
-
-        @classmethod
-        def from_config(cls, config):
-            config = dict(config)
-            segmenter = config.pop("segmenter")
-            if isinstance(segmenter, dict):
-                segmenter = DeepLabV3ImageSegmenter.from_config(segmenter)
-            saliency = common.deserialize_saliency(config.pop("saliency"))
-            return cls(segmenter, saliency=saliency, **config)
 
     return LZUDeepLabV3ImageSegmenter

@@ -120,7 +120,7 @@ def detector_class():
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
     class LZURetinaNetObjectDetector(
-        common.LZUModelMixin, RetinaNetObjectDetector
+        common.WrappedTaskMixin, RetinaNetObjectDetector
     ):
         """A KerasHub `RetinaNetObjectDetector` that zooms and unzooms.
 
@@ -167,6 +167,9 @@ def detector_class():
             `{"bbox_regression": (B, A, 4), "cls_logits": (B, A,
             num_classes)}` for the `A` anchors of an `output_size` image.
         """
+
+        wrapped_class = RetinaNetObjectDetector
+        wrapped_config_key = "detector"
 
         def __init__(self, detector, output_size, saliency, **kwargs):
             output_size = common.check_output_size(
@@ -289,22 +292,6 @@ def detector_class():
             """A stand-in batch with the uniform layout's shape: KerasHub's
             anchors and label encoder read image sizes off an image tensor."""
             return ops.zeros((1, *self.output_size, 1))
-
-        def get_config(self):
-            return {
-                "detector": RetinaNetObjectDetector.get_config(self),
-                "name": self.name,
-                **self.lzu_config(),
-            }
-
-        @classmethod
-        def from_config(cls, config):
-            config = dict(config)
-            detector = config.pop("detector")
-            if isinstance(detector, dict):
-                detector = RetinaNetObjectDetector.from_config(detector)
-            saliency = common.deserialize_saliency(config.pop("saliency"))
-            return cls(detector, saliency=saliency, **config)
 
     return LZURetinaNetObjectDetector
 

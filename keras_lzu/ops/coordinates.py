@@ -27,8 +27,7 @@ def unwarp_points(points, grid):
     return grids.interpolate_grid(grid, points)
 
 
-def warp_points(points, grid, separable=False,
-                max_steps=inversion.DEFAULT_MAX_STEPS):
+def warp_points(points, grid, separable=False):
     """Maps `(Bp, N, 2)` original-frame `(x, y)` points to the zoomed frame.
 
     Points outside the warp's range are clamped to its edge.
@@ -39,7 +38,7 @@ def warp_points(points, grid, separable=False,
     grid = _checked_grid(grid)
     points = _checked_points(points, 2, "points")
     inverse = inversion.invert_grid(grid, separable=separable)
-    return inversion.apply_inverse(inverse, points, max_steps)
+    return inversion.apply_inverse(inverse, points)
 
 
 def unwarp_boxes(boxes, grid):
@@ -53,13 +52,12 @@ def unwarp_boxes(boxes, grid):
     return _bounding_boxes(grids.interpolate_grid(grid, _corners(boxes)))
 
 
-def warp_boxes(boxes, grid, separable=False,
-               max_steps=inversion.DEFAULT_MAX_STEPS):
+def warp_boxes(boxes, grid, separable=False):
     """Maps `(Bp, N, 4)` original-frame `xyxy` boxes to the zoomed frame."""
     grid = _checked_grid(grid)
     boxes = _checked_points(boxes, 4, "boxes")
     inverse = inversion.invert_grid(grid, separable=separable)
-    corners = inversion.apply_inverse(inverse, _corners(boxes), max_steps)
+    corners = inversion.apply_inverse(inverse, _corners(boxes))
     return _bounding_boxes(corners)
 
 

@@ -57,8 +57,7 @@ def zoom(images, grid, output_size, separable=False):
     return sample_general(images, _to_pixels(locations, in_height, in_width))
 
 
-def unzoom(features, grid, output_size=None, separable=False,
-           max_steps=inversion.DEFAULT_MAX_STEPS):
+def unzoom(features, grid, output_size=None, separable=False):
     """Resamples features of a zoomed image back to the uniform layout.
 
     Output pixel centre `v` samples the features at `T^-1(v)`, where `T` is
@@ -70,18 +69,16 @@ def unzoom(features, grid, output_size=None, separable=False,
         output_size: `(h, w)`; defaults to the features' own spatial size.
         separable: bool. `True` selects the per-axis inversion (exact for
             separable grids); `False` (default) inverts any grid.
-        max_steps: int, quad-to-quad jumps of the general inversion.
 
     Returns:
         `(B, h, w, C)` unzoomed features.
     """
     grid = ops.convert_to_tensor(grid)
     inverse = inversion.invert_grid(grid, separable=separable)
-    return unzoom_with_inverse(features, inverse, output_size, max_steps)
+    return unzoom_with_inverse(features, inverse, output_size)
 
 
-def unzoom_with_inverse(features, inverse, output_size=None,
-                        max_steps=inversion.DEFAULT_MAX_STEPS):
+def unzoom_with_inverse(features, inverse, output_size=None):
     """`unzoom` with an inverse precomputed by `invert_grid`.
 
     Lets several feature levels share one inversion of the same grid.
@@ -110,11 +107,9 @@ def unzoom_with_inverse(features, inverse, output_size=None,
             _to_pixel_axis(u_x, in_width),
             _to_pixel_axis(u_y, in_height),
         )
-    points = np.stack(
-        np.meshgrid(_centres(width), _centres(height)), axis=-1
-    ).reshape(1, height * width, 2)
-    locations = inversion.apply_inverse(inverse, points, max_steps)
-    locations = ops.reshape(locations, (-1, height, width, 2))
+    locations = inversion.apply_inverse_on_lattice(
+        inverse, _centres(width), _centres(height)
+    )
     return sample_general(features, _to_pixels(locations, in_height, in_width))
 
 

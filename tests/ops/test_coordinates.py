@@ -46,6 +46,25 @@ def test_warp_points_matches_brute_force_inverse(rng):
     )
 
 
+@settings(max_examples=10, deadline=None)
+@given(
+    spikes=st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 50), st.floats(1e-3, 1e3)),
+        min_size=1, max_size=4,
+    ),
+    points=hnp.arrays("float32", (1, 30, 2), elements=st.floats(0, 1, width=32)),
+)
+def test_warp_points_of_spiky_grids_finds_preimages(spikes, points):
+    # Isolated spikes make the most non-separable grids of the default shape
+    # (where the warp collapses a region, several preimages are right).
+    saliency = np.zeros((1, 31, 51), "float32")
+    for row, col, value in spikes:
+        saliency[0, row, col] = value
+    grid = to_numpy(lzu_ops.saliency_to_grid(saliency, separable=False))
+    zoomed = to_numpy(lzu_ops.warp_points(points, grid))
+    np.testing.assert_allclose(reference.warp(grid[0], zoomed[0]), points[0], atol=2e-5)
+
+
 def test_separable_boxes_map_exactly_per_axis(rng):
     grid = grid_from((rng.random((1, 7, 9)) ** 3).astype("float32"), True)
     boxes = np.array([[[0.1, 0.2, 0.4, 0.5], [0.6, 0.1, 0.9, 0.95]]], "float32")

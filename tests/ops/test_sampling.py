@@ -89,6 +89,42 @@ def test_unzoom_of_general_grid_matches_brute_force(rng):
         np.testing.assert_allclose(out[b], expected, atol=1e-4)
 
 
+def spiky_grid(rng, batch, grid_shape, fwhm):
+    """A strongly non-separable grid: a few isolated saliency spikes."""
+    saliency = np.zeros((batch, *grid_shape), "float32")
+    for b in range(batch):
+        for _ in range(3):
+            row, col = rng.integers(grid_shape[0]), rng.integers(grid_shape[1])
+            saliency[b, row, col] = rng.uniform(0.1, 100.0)
+    return to_numpy(
+        lzu_ops.saliency_to_grid(
+            saliency, grid_shape, separable=False, attraction_fwhm=fwhm
+        )
+    )
+
+
+@pytest.mark.parametrize("grid_shape,fwhm", [((7, 9), 3), ((31, 51), 13)])
+def test_unzoom_of_spiky_general_grid_matches_brute_force(rng, grid_shape, fwhm):
+    # Grids where a quad-to-quad walk from the marginal inverse lands in the
+    # wrong quad for most points; the inverse must stay exact.
+    features = rng.random((2, 16, 24, 3)).astype("float32")
+    grids = spiky_grid(rng, 2, grid_shape, fwhm)
+    separable_guess = reference.invert_separable(
+        grids[0].astype("float64"), reference.lattice(12, 20)
+    )
+    exact = reference.invert_brute_force(
+        grids[0].astype("float64"), reference.lattice(12, 20)
+    )
+    assert np.abs(separable_guess - exact).max() > 0.05  # really non-separable
+    out = to_numpy(lzu_ops.unzoom(features, grids, (12, 20)))
+    for b in range(2):
+        expected = reference.unzoom(
+            features[b], grids[b].astype("float64"), (12, 20),
+            reference.invert_brute_force,
+        )
+        np.testing.assert_allclose(out[b], expected, atol=1e-4)
+
+
 def test_unzoom_defaults_to_the_features_size(rng):
     features = rng.random((1, 15, 22, 2)).astype("float32")
     grid = random_grid(rng, 1, separable=True)
