@@ -264,8 +264,10 @@ def main(argv=None):
         f"## Accuracy: uniform vs LZU{' (--quick)' if args.quick else ''}\n\n"
         f"Synthetic driving scenes {config.canvas[0]}x{config.canvas[1]}, "
         f"{config.train_images} train / {config.val_images} validation "
-        f"images, {config.steps} detector steps, {settings['seg_steps']} "
-        f"segmenter steps (batch {config.batch_size}), seed {config.seed}; "
+        f"images, {config.steps} detector steps, "
+        + ("no segmentation" if args.no_segmentation
+           else f"{settings['seg_steps']} segmenter steps")
+        + f" (batch {config.batch_size}), seed {config.seed}; "
         f"{minutes:.0f} min.\n\n{machine.describe()}\n\n"
         f"{format_table(rows)}\n"
     )

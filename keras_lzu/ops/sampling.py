@@ -113,6 +113,11 @@ def unzoom_with_inverse(features, inverse, output_size=None):
     return sample_general(features, _to_pixels(locations, in_height, in_width))
 
 
+# Images with at most this many channels are sampled along columns through
+# a transpose (see `sample_separable`).
+_FEW_CHANNELS = 16
+
+
 def sample_separable(images, xs, ys):
     """Bilinear sampling at the outer product of column and row coordinates.
 
@@ -127,18 +132,17 @@ def sample_separable(images, xs, ys):
     dtype = images.dtype
     images = ops.cast(images, "float32")
     in_height, in_width = _spatial_dims(images)
-    y0, y1, wy = _taps(ys, in_height)
+    rows = _interpolate_rows(images, ys, in_height)
+    channels = images.shape[-1]
+    if channels is not None and channels <= _FEW_CHANNELS:
+        # Gathering columns of a thin image moves a few bytes per pixel and
+        # costs more than transposing, gathering whole rows, transposing back.
+        columns = _interpolate_rows(
+            ops.transpose(rows, (0, 2, 1, 3)), xs, in_width
+        )
+        return ops.cast(ops.transpose(columns, (0, 2, 1, 3)), dtype)
     x0, x1, wx = _taps(xs, in_width)
-    wy = wy[..., None, None]
     wx = wx[:, None, :, None]
-    if ys.shape[0] == 1:
-        top = ops.take(images, y0[0], axis=1)
-        bottom = ops.take(images, y1[0], axis=1)
-    else:
-        rows = _flatten_rows(images)
-        top = _unflatten_rows(grids.gather_cells(rows, y0), images)
-        bottom = _unflatten_rows(grids.gather_cells(rows, y1), images)
-    rows = top + wy * (bottom - top)
     if xs.shape[0] == 1:
         left = ops.take(rows, x0[0], axis=2)
         right = ops.take(rows, x1[0], axis=2)
@@ -151,6 +155,21 @@ def sample_separable(images, xs, ys):
         left = grids.gather_cells(table, row_start + x0[:, None, :])
         right = grids.gather_cells(table, row_start + x1[:, None, :])
     return ops.cast(left + wx * (right - left), dtype)
+
+
+def _interpolate_rows(images, ys, in_height):
+    """Linear interpolation between the rows of `(B, H, W, C)` images at
+    pixel row coordinates `ys` `(Bg, H')`: `(B, H', W, C)`."""
+    y0, y1, wy = _taps(ys, in_height)
+    wy = wy[..., None, None]
+    if ys.shape[0] == 1:
+        top = ops.take(images, y0[0], axis=1)
+        bottom = ops.take(images, y1[0], axis=1)
+    else:
+        rows = _flatten_rows(images)
+        top = _unflatten_rows(grids.gather_cells(rows, y0), images)
+        bottom = _unflatten_rows(grids.gather_cells(rows, y1), images)
+    return top + wy * (bottom - top)
 
 
 def sample_general(images, coordinates):
