@@ -72,6 +72,8 @@ class DemoConfig:
         min_confidence: confidence threshold of the detectors' NMS.
         far_object_size: `(low, high)` heights of the far objects in
             pixels of a 1200-pixel-high canvas (smaller is harder).
+        trainable_saliency: bool, lets the LZU model train its saliency
+            map, starting from the KDE prior (the paper keeps it fixed).
     """
 
     canvas: tuple = (640, 1024)
@@ -89,6 +91,7 @@ class DemoConfig:
     serving_images: int = 4
     min_confidence: float = 0.05
     far_object_size: tuple = FAR_OBJECT_SIZE
+    trainable_saliency: bool = False
 
     @property
     def zoomed_size(self):
@@ -705,7 +708,8 @@ def compare_detectors(config, scenes, train, val, prior, size, log=print):
             config.head_filters, min_confidence=config.min_confidence)
 
     models = {"uniform": detector(),
-              "LZU": build_lzu(detector(), size, prior)}
+              "LZU": build_lzu(detector(), size, prior,
+                               config.trainable_saliency)}
     seconds, metrics, detections = {}, {}, {}
     for name, model in models.items():
         log(f"[demo] training the {name} RetinaNet "
@@ -756,7 +760,10 @@ def write_report(config, metrics, serving, figures, seconds, table):
         f"{config.steps} steps of batch {config.batch_size}) see "
         f"{size[0]}x{size[1]} images, {config.budget:g} of the canvas area: "
         "*uniform* resizes the canvas, *LZU* zooms it through the warp of a "
-        "fixed KDE prior of the training boxes and unzooms the pyramid.",
+        + ("KDE prior of the training boxes, trained further with the "
+           "detector," if config.trainable_saliency else
+           "fixed KDE prior of the training boxes")
+        + " and unzooms the pyramid.",
         "",
         "## Validation metrics (COCO, pycocotools, canvas frame)",
         "",
@@ -846,6 +853,8 @@ def parse_args(argv=None):
                         metavar=("LOW", "HIGH"),
                         default=defaults.far_object_size,
                         help="far object heights, px at 1200 px canvas height")
+    parser.add_argument("--trainable-saliency", action="store_true",
+                        help="train LZU's saliency, starting from the prior")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", default=defaults.out)
     args = parser.parse_args(argv)
@@ -855,7 +864,8 @@ def parse_args(argv=None):
         batch_size=args.batch_size, num_classes=args.num_classes,
         learning_rate=args.learning_rate, seed=args.seed, out=args.out,
         min_confidence=args.min_confidence,
-        far_object_size=tuple(args.far_object_size))
+        far_object_size=tuple(args.far_object_size),
+        trainable_saliency=args.trainable_saliency)
 
 
 def quiet_known_warnings():

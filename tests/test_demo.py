@@ -91,3 +91,17 @@ def test_coco_metrics_of_perfect_detections_are_one():
     assert metrics["AP"] == pytest.approx(1.0)
     assert metrics["AP50"] == pytest.approx(1.0)
     assert metrics["AP_small"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("trainable", [False, True])
+def test_trainable_saliency_flag_controls_the_saliency_weights(tmp_path, trainable):
+    argv = ["--out", str(tmp_path)] + (["--trainable-saliency"] if trainable else [])
+    config = demo.parse_args(argv)
+    assert config.trainable_saliency is trainable
+    prior = np.ones((31, 51), "float32")
+    model = demo.build_lzu(
+        demo.build_retinanet(2, filters=(8, 8, 16, 16), head_filters=8),
+        (64, 96), prior, config.trainable_saliency,
+    )
+    assert bool(model.saliency_layer.trainable_weights) is trainable
+    assert len(model.saliency_layer.weights) > 0
