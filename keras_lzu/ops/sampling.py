@@ -22,8 +22,9 @@ from keras_lzu.ops import validation
 def zoom(images, grid, output_size, separable=False):
     """Resamples images through a warp grid into `output_size`.
 
-    With the identity grid this equals `tf.image.resize(images, output_size,
-    "bilinear", antialias=False)`.
+    With the identity grid this is a plain bilinear resize with half-pixel
+    centres, edge clamping and no antialiasing: TensorFlow's
+    `image.resize(images, output_size, "bilinear", antialias=False)`.
 
     Args:
         images: `(B, H, W, C)` tensor. Integer images are converted to

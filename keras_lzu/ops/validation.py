@@ -2,8 +2,8 @@
 
 Shape problems are reported when they are visible statically. Value problems
 (negative saliency, grids outside `[0, 1]`) are reported when the value is
-concrete (eager execution); inside a traced function (`tf.function`, XLA, JAX
-`jit`) values cannot be inspected, so the ops are written to stay finite for
+concrete (eager execution); inside a traced function (a TensorFlow graph, XLA,
+JAX `jit`) values cannot be inspected, so the ops are written to stay finite for
 every finite input instead.
 """
 
