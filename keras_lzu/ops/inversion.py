@@ -13,17 +13,18 @@ pass share it:
   and the bilinear coefficients of every quad (`"quads": (B, (gh - 1) *
   (gw - 1), 8)`). A point is located exactly, then solved in closed form:
   its row of quads is the number of grid rows (polylines through a row's
-  control points) that pass below it, minus one; its column within that row
-  is the number of quad edges of that row it lies to the right of, minus
-  one; the quadratic of that quad gives its local coordinates. Every step
-  is a comparison, a count or a gather, so it compiles under XLA and JAX
-  `jit` with unknown batch sizes, and no point depends on a first guess
-  being close (the walk from the marginal inverse that the paper's notes
-  suggest diverges on strongly non-separable grids).
+  control points, y as a function of x) that pass below it, minus one; its
+  column of quads is the number of grid columns (x as a function of y) left
+  of it, minus one; the quadratic of that quad gives its local coordinates.
+  Every step is a comparison, a count or a gather, so it compiles under XLA
+  and JAX `jit` with unknown batch sizes, and no point depends on a first
+  guess being close (the walk from the marginal inverse that the paper's
+  notes suggest diverges on strongly non-separable grids).
 
-Locating a point costs `gh * gw` comparisons for the grid rows; on a lattice
-(unzoom) they are shared by all points of a column, so the cost per pixel is
-`gh + gw` comparisons and one quad solve.
+Locating a point costs `2 * gh * gw` comparisons (every grid line at the
+point); on a lattice (unzoom) the rows' heights are shared by the points of a
+lattice column and the columns' positions by the points of a lattice row, so
+the cost per pixel is `gh + gw` comparisons and one quad solve.
 
 Points outside the warp's range are clamped to its nearest edge.
 """

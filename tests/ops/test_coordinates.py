@@ -7,6 +7,7 @@ from hypothesis.extra import numpy as hnp
 import reference
 from backend_utils import to_numpy
 from keras_lzu import ops as lzu_ops
+from keras_lzu.ops import inversion
 
 
 def grid_from(saliency, separable):
@@ -63,6 +64,22 @@ def test_warp_points_of_spiky_grids_finds_preimages(spikes, points):
     grid = to_numpy(lzu_ops.saliency_to_grid(saliency, separable=False))
     zoomed = to_numpy(lzu_ops.warp_points(points, grid))
     np.testing.assert_allclose(reference.warp(grid[0], zoomed[0]), points[0], atol=2e-5)
+
+
+@pytest.mark.parametrize("separable", [True, False])
+def test_inverse_on_a_lattice_matches_reference(rng, separable):
+    grid = grid_from((rng.random((2, 7, 9)) ** 3).astype("float32"), separable)
+    lattice = reference.lattice(5, 8)
+    located = to_numpy(
+        inversion.apply_inverse_on_lattice(
+            inversion.invert_grid(grid, separable=separable),
+            lattice[0, :, 0], lattice[:, 0, 1],
+        )
+    )
+    invert = reference.invert_separable if separable else reference.invert_brute_force
+    for b in range(2):
+        expected = invert(grid[b].astype("float64"), lattice)
+        np.testing.assert_allclose(located[b], expected, atol=1e-5)
 
 
 def test_separable_boxes_map_exactly_per_axis(rng):
