@@ -9,10 +9,10 @@ class InvertGrid(keras.layers.Layer):
 
     Every `UnzoomLayer` that takes this layer's output shares one inversion
     of the grid per forward pass (one per model when the grid is fixed):
-    the per-grid work (marginal knots and, for general grids, the bilinear
-    coefficients of every quad, kept with the grid) is done here; each unzoom
-    then only evaluates
-    the inverse at its own pixel centres, exactly at its own resolution.
+    the per-grid work (marginal knots and, for general grids, the grid with
+    the bilinear coefficients of every quad) is done here; each unzoom then
+    only evaluates the inverse at its own pixel centres, exactly at its own
+    resolution.
 
     >>> grid = keras.Input((31, 51, 2), batch_size=1)
     >>> inverse = InvertGrid(separable=True)(grid)

@@ -56,8 +56,8 @@ def test_warp_points_matches_brute_force_inverse(rng):
     points=hnp.arrays("float32", (1, 30, 2), elements=st.floats(0, 1, width=32)),
 )
 def test_warp_points_of_spiky_grids_finds_preimages(spikes, points):
-    # Isolated spikes make the most non-separable grids of the default shape
-    # (where the warp collapses a region, several preimages are right).
+    # Isolated spikes make the most non-separable grids of the default shape;
+    # the check maps the answers back through the forward warp (scipy).
     saliency = np.zeros((1, 31, 51), "float32")
     for row, col, value in spikes:
         saliency[0, row, col] = value
