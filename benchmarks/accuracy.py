@@ -180,50 +180,77 @@ def compare_segmenters(config, train, val, prior, size, steps, log=print):
 
 @dataclasses.dataclass
 class Row:
+    """One metric at one scale: a value per seed for each model."""
+
     task: str
     metric: str
     scale: float
     size: tuple
-    uniform: float
-    lzu: float
+    uniform: list
+    lzu: list
 
     def cells(self):
-        gain = self.lzu - self.uniform
-        relative = (f"{100 * gain / self.uniform:+.0f}%"
-                    if self.uniform > 0 else "n/a")
+        uniform, lzu = np.mean(self.uniform), np.mean(self.lzu)
+        gain = lzu - uniform
+        relative = (f"{100 * gain / uniform:+.0f}%" if uniform > 0
+                    else "n/a")
+        wins = sum(b > a for a, b in zip(self.uniform, self.lzu))
         return (f"| {self.task} | {self.metric} | {self.scale:g}x "
-                f"({self.size[0]}x{self.size[1]}) | {self.uniform:.3f} | "
-                f"{self.lzu:.3f} | {gain:+.3f} | {relative} |")
+                f"({self.size[0]}x{self.size[1]}) | "
+                f"{_mean_spread(self.uniform)} | {_mean_spread(self.lzu)} | "
+                f"{gain:+.3f} | {relative} | {wins}/{len(self.lzu)} |")
+
+
+def _mean_spread(values):
+    """`mean` of one value, `mean +- std` of several."""
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} +- {np.std(values, ddof=1):.3f}"
 
 
 def format_table(rows):
     lines = ["| task | metric | input scale | uniform | LZU | gain | "
-             "relative |", "|---|---|---|---:|---:|---:|---:|"]
+             "relative | LZU ahead (seeds) |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     lines += [row.cells() for row in rows]
     return "\n".join(lines)
 
 
-def run(config, scales, seg_steps, segmentation=True, log=print):
-    """Runs every comparison; returns the table rows."""
-    scenes = demo.make_scenes(config)
-    train = demo.load_split(scenes, "train", config.train_images)
-    val = demo.load_split(scenes, "validation", config.val_images)
-    prior = demo.box_prior(train, config.canvas)
-    rows = []
-    for scale in scales:
-        size = demo.zoomed_size(config.canvas, scale**2)
-        _, metrics, _, _ = demo.compare_detectors(
-            config, scenes, train, val, prior, size, log)
-        for key in ("AP", "AP50", "AP_small"):
-            rows.append(Row("detection", key, scale, size,
-                            metrics["uniform"][key], metrics["LZU"][key]))
-        if segmentation:
-            miou = compare_segmenters(config, train, val, prior, size,
-                                      seg_steps, log)
-            rows.append(Row("segmentation", "mIoU", scale, size,
-                            miou["uniform"], miou["LZU"]))
-        log(format_table(rows))
-    return rows
+def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
+        log=print):
+    """Runs every comparison for every seed; returns the table rows.
+
+    A seed sets the data (a different benchmark draw), the weights and the
+    shuffling of both models of a pair.
+    """
+    rows = {}
+    for seed in seeds:
+        seeded = dataclasses.replace(config, seed=seed)
+        scenes = demo.make_scenes(seeded)
+        train = demo.load_split(scenes, "train", seeded.train_images)
+        val = demo.load_split(scenes, "validation", seeded.val_images)
+        prior = demo.box_prior(train, seeded.canvas)
+        for scale in scales:
+            size = demo.zoomed_size(seeded.canvas, scale**2)
+            _, metrics, _, _ = demo.compare_detectors(
+                seeded, scenes, train, val, prior, size, log)
+            for key in ("AP", "AP50", "AP_small"):
+                row = rows.setdefault(
+                    ("detection", key, scale),
+                    Row("detection", key, scale, size, [], []))
+                row.uniform.append(metrics["uniform"][key])
+                row.lzu.append(metrics["LZU"][key])
+            if segmentation:
+                miou = compare_segmenters(seeded, train, val, prior, size,
+                                          seg_steps, log)
+                row = rows.setdefault(
+                    ("segmentation", "mIoU", scale),
+                    Row("segmentation", "mIoU", scale, size, [], []))
+                row.uniform.append(miou["uniform"])
+                row.lzu.append(miou["LZU"])
+            log(f"[accuracy] seed {seed}, scale {scale:g}:\n"
+                + format_table(list(rows.values())))
+    return list(rows.values())
 
 
 def main(argv=None):
@@ -239,7 +266,12 @@ def main(argv=None):
                         metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--train-images", type=int)
     parser.add_argument("--val-images", type=int)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="one comparison per seed (data and weights); "
+                             "the table shows mean +- std")
+    parser.add_argument("--class-colours", default=demo.CLASS_COLOURS,
+                        action=argparse.BooleanOptionalAction,
+                        help="colour-code the object classes")
     parser.add_argument("--no-segmentation", action="store_true")
     parser.add_argument("--markdown", help="append the table to this file")
     args = parser.parse_args(argv)
@@ -254,11 +286,11 @@ def main(argv=None):
     config = demo.DemoConfig(
         canvas=tuple(settings["canvas"]), steps=settings["steps"],
         train_images=settings["train_images"],
-        val_images=settings["val_images"], seed=args.seed,
-        min_confidence=MIN_CONFIDENCE)
+        val_images=settings["val_images"],
+        min_confidence=MIN_CONFIDENCE, class_colours=args.class_colours)
     began = time.perf_counter()
     rows = run(config, settings["scales"], settings["seg_steps"],
-               not args.no_segmentation)
+               not args.no_segmentation, args.seeds)
     minutes = (time.perf_counter() - began) / 60
     text = (
         f"## Accuracy: uniform vs LZU{' (--quick)' if args.quick else ''}\n\n"
@@ -267,7 +299,10 @@ def main(argv=None):
         f"images, {config.steps} detector steps, "
         + ("no segmentation" if args.no_segmentation
            else f"{settings['seg_steps']} segmenter steps")
-        + f" (batch {config.batch_size}), seed {config.seed}; "
+        + f" (batch {config.batch_size}), seeds "
+        f"{' '.join(map(str, args.seeds))}, "
+        f"{'colour-coded' if config.class_colours else 'shared-palette'} "
+        f"classes; "
         f"{minutes:.0f} min.\n\n{machine.describe()}\n\n"
         f"{format_table(rows)}\n"
     )

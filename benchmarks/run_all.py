@@ -1,9 +1,9 @@
 """Runs every benchmark and writes `benchmarks/results.md` (`make bench`).
 
 Each benchmark runs in its own Python process (a fresh TensorFlow), in this
-order: `ops_bench`, `overhead`, `accuracy`, `serving_load`. Every section of
-the results records the machine (`benchmarks.machine.describe()`) beside
-its figures. A benchmark that fails is reported in its section and the
+order: `ops_bench`, `overhead`, `accuracy`, `information_check`,
+`serving_load`. Every section of the results records the machine
+(`benchmarks.machine.describe()`) beside its figures. A benchmark that fails is reported in its section and the
 others still run; the exit status is 1 if any failed.
 
     python -m benchmarks.run_all            # the full runs (hours on 2 CPUs)
@@ -28,6 +28,9 @@ BENCHMARKS = {
     "ops_bench": ([], ["--repeats", "10"], True),
     "overhead": ([], ["--repeats", "5"], True),
     "accuracy": ([], ["--quick"], True),
+    "information_check": ([], ["--steps", "60", "--canvas", "512", "832",
+                                "--train-images", "48", "--val-images", "12"],
+                          True),
     "serving_load": (["--model", "retinanet", "--clients", "16",
                       "--seconds", "60"],
                      ["--model", "retinanet", "--clients", "4",

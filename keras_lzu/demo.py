@@ -47,6 +47,13 @@ ANCHOR_SIZES = (10.0, 20.0, 40.0, 80.0, 160.0)
 # 0.35 about three quarters of the boxes get a positive anchor.
 POSITIVE_IOU, NEGATIVE_IOU = 0.35, 0.25
 STRIDE_MULTIPLE = 32
+# Whether each class has its own colour. With colour-coded classes the
+# half-resolution images keep everything the detectors use: a uniform model
+# fed them upsampled back to 0.75x scores what it scores on real 0.75x images
+# (benchmarks/README.md), so no resampling can gain anything. Without colour
+# codes the classes are told apart by shape and small parts, which uniform
+# downsampling loses first.
+CLASS_COLOURS = True
 
 
 @dataclasses.dataclass
@@ -74,6 +81,10 @@ class DemoConfig:
             pixels of a 1200-pixel-high canvas (smaller is harder).
         trainable_saliency: bool, lets the LZU model train its saliency
             map, starting from the KDE prior (the paper keeps it fixed).
+        class_colours: bool, each class has its own body colour (see
+            `SyntheticDrivingScenes`); `False` draws every object's colour
+            from the clutter's palette, so that classes must be told apart
+            by shape and small parts.
     """
 
     canvas: tuple = (640, 1024)
@@ -92,6 +103,7 @@ class DemoConfig:
     min_confidence: float = 0.05
     far_object_size: tuple = FAR_OBJECT_SIZE
     trainable_saliency: bool = False
+    class_colours: bool = CLASS_COLOURS
 
     @property
     def zoomed_size(self):
@@ -128,6 +140,7 @@ def make_scenes(config):
         far_object_size=config.far_object_size,
         train_size=config.train_images,
         validation_size=config.val_images,
+        class_colours=config.class_colours,
     )
 
 
@@ -855,6 +868,9 @@ def parse_args(argv=None):
                         help="far object heights, px at 1200 px canvas height")
     parser.add_argument("--trainable-saliency", action="store_true",
                         help="train LZU's saliency, starting from the prior")
+    parser.add_argument("--class-colours", default=defaults.class_colours,
+                        action=argparse.BooleanOptionalAction,
+                        help="colour-code the object classes")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", default=defaults.out)
     args = parser.parse_args(argv)
@@ -865,7 +881,8 @@ def parse_args(argv=None):
         learning_rate=args.learning_rate, seed=args.seed, out=args.out,
         min_confidence=args.min_confidence,
         far_object_size=tuple(args.far_object_size),
-        trainable_saliency=args.trainable_saliency)
+        trainable_saliency=args.trainable_saliency,
+        class_colours=args.class_colours)
 
 
 def quiet_known_warnings():

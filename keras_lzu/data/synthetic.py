@@ -84,6 +84,13 @@ class SyntheticDrivingScenes:
             relative to a 1200-pixel-high image (scaled with `image_size`).
         train_size: int, number of samples of the `"train"` split.
         validation_size: int, number of samples of the `"validation"` split.
+        class_colours: bool. `True`: each class has its own body colour
+            (car red, pedestrian blue, ...), so a blob of a few pixels can
+            still be classified by colour. `False`: every object's body
+            colour is drawn from the same distribution as the unlabelled
+            clutter, so the class must be read from the shape and the
+            small parts (windows, wheels, heads, lamps), which uniform
+            downsampling blurs away first.
     """
 
     def __init__(
@@ -97,6 +104,7 @@ class SyntheticDrivingScenes:
         far_object_size=(8, 30),
         train_size=1000,
         validation_size=200,
+        class_colours=True,
     ):
         self.image_size = coco._image_size(image_size)
         if min(self.image_size) < 32:
@@ -124,6 +132,12 @@ class SyntheticDrivingScenes:
                 f"Received: {far_object_size!r}"
             )
         self.far_object_size = (float(low), float(high))
+        if not isinstance(class_colours, bool):
+            raise ValueError(
+                "`class_colours` must be a bool. "
+                f"Received: class_colours={class_colours!r}"
+            )
+        self.class_colours = class_colours
         self.split_sizes = {
             "train": coco._positive_int(train_size, "train_size"),
             "validation": coco._positive_int(
@@ -173,7 +187,8 @@ class SyntheticDrivingScenes:
                     max(w / 8, 1.0),
                 )
             box, area = _draw_object(
-                rng, canvas, instances, number, name, x0, y0, w, h
+                rng, canvas, instances, number, name, x0, y0, w, h,
+                self.class_colours,
             )
             boxes.append(box)
             classes.append(label)
@@ -518,17 +533,24 @@ def _crop_grid(canvas, x0, y0, w, h):
     return slice(r0, r1), slice(c0, c1), u, v
 
 
-def _draw_object(rng, canvas, instances, number, name, x0, y0, w, h):
+def _draw_object(rng, canvas, instances, number, name, x0, y0, w, h,
+                 class_colours=True):
     """Draws one object; returns its tight pixel-edge box and pixel count.
+
+    The body colour is the class's colour with some jitter, or, without
+    `class_colours`, a colour drawn like the clutter's.
 
     The footprint (what the instance map records) is the union of the
     class's parts; the box is that footprint's extent, so it is exact for
     the drawn pixels whatever their size.
     """
     rows, cols, u, v = _crop_grid(canvas, x0, y0, w, h)
-    base = np.clip(
-        np.asarray(_GEOMETRY[name][3]) + rng.uniform(-25, 25, 3), 0, 255
-    )
+    if class_colours:
+        base = np.clip(
+            np.asarray(_GEOMETRY[name][3]) + rng.uniform(-25, 25, 3), 0, 255
+        )
+    else:
+        base = rng.uniform(30, 230, 3)
     parts = _PAINTERS[name](rng, u, v, h / w, base)
     footprint = np.zeros((v.shape[0], u.shape[1]), bool)
     region = canvas[rows, cols]

@@ -254,6 +254,46 @@ def test_as_segmentation_dataset_yields_masks():
     )
 
 
+def _car_body_colours(sample):
+    """The median colour of each car's visible pixels (cars of >= 40 px)."""
+    colours = []
+    for box, label in zip(sample["boxes"], sample["classes"]):
+        x1, y1, x2, y2 = box.astype(int)
+        if label != 0 or (x2 - x1) * (y2 - y1) < 40:
+            continue
+        inside = sample["mask"][y1:y2, x1:x2] == 1
+        if inside.sum() >= 20:
+            pixels = sample["image"][y1:y2, x1:x2][inside].astype(float)
+            colours.append(np.median(pixels, axis=0))
+    return np.array(colours)
+
+
+def test_class_colours_false_draws_body_colours_like_the_clutter():
+    kwargs = dict(image_size=(480, 768), num_classes=3, seed=7)
+    coded = SyntheticDrivingScenes(**kwargs)
+    shared = SyntheticDrivingScenes(class_colours=False, **kwargs)
+    coded_colours, shared_colours = [], []
+    for index in range(3):
+        a, b = coded.sample(index), shared.sample(index)
+        # Same layout and labels; only the body colours change.
+        np.testing.assert_array_equal(a["boxes"], b["boxes"])
+        np.testing.assert_array_equal(a["classes"], b["classes"])
+        assert not np.array_equal(a["image"], b["image"])
+        coded_colours.append(_car_body_colours(a))
+        shared_colours.append(_car_body_colours(b))
+    red = np.array([200.0, 40.0, 40.0])
+    coded_distance = np.linalg.norm(np.concatenate(coded_colours) - red, axis=1)
+    shared_colours = np.concatenate(shared_colours)
+    shared_distance = np.linalg.norm(shared_colours - red, axis=1)
+    assert len(coded_distance) >= 10 and len(shared_distance) >= 10
+    # Class colour: every car is red within the jitter (+-25 per channel).
+    assert coded_distance.max() < 60
+    # Shared palette: most cars are not red, and their colours spread like
+    # uniform(30, 230) draws (std about 58 per channel).
+    assert np.mean(shared_distance > 60) > 0.7
+    assert shared_colours.std(axis=0).min() > 35
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -263,6 +303,7 @@ def test_as_segmentation_dataset_yields_masks():
         ({"num_far_objects": (5, 2)}, "num_far_objects"),
         ({"far_object_size": (0, 4)}, "far_object_size"),
         ({"train_size": 0}, "train_size"),
+        ({"class_colours": 1}, "class_colours"),
     ],
 )
 def test_invalid_arguments_raise(kwargs, message):
