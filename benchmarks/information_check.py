@@ -9,22 +9,32 @@ optimizer), all evaluated in the canvas frame:
 * `high`: the same at scale `--high`;
 * `low->high`: images downsampled to `--low`, then upsampled (bilinear) to
   `--high`: the information of `low` on the layout (anchor lattice, object
-  sizes in pixels) of `high`.
+  sizes in pixels) of `high`;
+* `high features, low layout`: the backbone and feature pyramid see the
+  `--high` image, their features are resized to the `--low` layout, where
+  the heads, anchors and losses work: what LZU would gain if it could
+  magnify every object by `high / low` (it magnifies some and shrinks
+  others, at the budget of `low`). Built as `keras_lzu.wrap` with a uniform
+  saliency whose zoom is `--high` and whose unzoom is to the `--low` layout.
 
 If `low->high` scores like `high`, the low-resolution images already hold
-what the detector uses and the gap between `low` and `high` comes from the
-layout the heads work on, which LZU (heads on the uniform layout of the
-zoomed size, as in the paper) does not change: no resampling can win there.
-If `low->high` stays near `low`, information is lost, and zooming can
-recover it.
+what the detector uses. The gap between `low` and `high` then splits into
+what bigger objects give the backbone (`high features, low layout` minus
+`low`: the most LZU's zoom can recover) and what the finer layout of the
+heads gives (`high` minus `high features, low layout`), which LZU does not
+change: its heads work on the uniform layout of the zoomed size, as in the
+paper. If `low->high` stays near `low`, information is lost as well.
 
-    python -m benchmarks.information_check                    # ~15 min
+    python -m benchmarks.information_check                    # ~25 min
     python -m benchmarks.information_check --no-class-colours
 """
 
 import argparse
+import contextlib
+import math
 import os
 import time
+from unittest import mock
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -47,22 +57,78 @@ def prepare(images, sizes):
     return images
 
 
+@contextlib.contextmanager
+def zoom_larger_than_layout(zoom_size, layout_size):
+    """`keras_lzu.wrap` zooms to `zoom_size` and unzooms to `layout_size`.
+
+    Inside the context, the RetinaNet wrapper built with
+    `output_size=layout_size` zooms the images to `zoom_size` instead and
+    unzooms each pyramid level (strides 8 to 128) to its size in the
+    `layout_size` layout, where the heads, anchors and losses work. A
+    diagnostic only: the library's wrappers keep the two sizes equal.
+    """
+    from keras_lzu.layers import UnzoomLayer
+    from keras_lzu.layers import ZoomLayer
+    from keras_lzu.models import common
+    from keras_lzu.ops import sampling
+
+    levels = [2**k for k in range(3, 8)]
+    heights = {math.ceil(zoom_size[0] / s): math.ceil(layout_size[0] / s)
+               for s in levels}
+    widths = {math.ceil(zoom_size[1] / s): math.ceil(layout_size[1] / s)
+              for s in levels}
+
+    class UnzoomToLayout(UnzoomLayer):
+        def call(self, inputs):
+            features, inverse = inputs
+            height, width = features.shape[1:3]
+            return sampling.unzoom_with_inverse(
+                features, inverse, (heights[height], widths[width]))
+
+        def compute_output_shape(self, input_shape):
+            batch, height, width, channels = input_shape[0]
+            return (batch, heights[height], widths[width], channels)
+
+    def zoom(output_size, **kwargs):
+        return ZoomLayer(zoom_size, **kwargs)
+
+    with mock.patch.object(common, "ZoomLayer", zoom), \
+            mock.patch.object(common, "UnzoomLayer", UnzoomToLayout):
+        yield
+
+
 def train_and_score(config, scenes, train, val, sizes, log=print):
-    """A uniform RetinaNet on images resized through `sizes`; its metrics."""
-    size = sizes[-1]
+    """A uniform RetinaNet on images resized through `sizes`; its metrics.
+
+    `sizes` ending in `"layout"`: `[high, low, "layout"]` runs the backbone
+    on `high` images and the heads on the `low` layout.
+    """
     canvas = config.canvas
-    scale = (size[0] / canvas[0], size[1] / canvas[1])
-    labels = demo.dense_labels(train["boxes"], train["classes"],
-                               scenes.max_boxes, scale)
-    dataset = demo.training_dataset(prepare(train["images"], sizes), labels,
-                                    config.batch_size, config.seed)
+    layout = sizes[-1] == "layout"
+    size = sizes[-2] if layout else sizes[-1]
     model = demo.build_retinanet(
         config.num_classes, config.seed, config.filters, config.head_filters,
         min_confidence=config.min_confidence)
-    log(f"[information] training on {' -> '.join(f'{h}x{w}' for h, w in sizes)}")
+    if layout:
+        with zoom_larger_than_layout(sizes[0], size):
+            model = demo.build_lzu(model, size, "fixed")
+        labels = demo.dense_labels(train["boxes"], train["classes"],
+                                   scenes.max_boxes)
+        images, val_images = train["images"], val["images"]
+        # The wrapper takes and returns boxes in the canvas frame.
+        size = canvas
+    else:
+        scale = (size[0] / canvas[0], size[1] / canvas[1])
+        labels = demo.dense_labels(train["boxes"], train["classes"],
+                                   scenes.max_boxes, scale)
+        images = prepare(train["images"], sizes)
+        val_images = prepare(val["images"], sizes)
+    log(f"[information] training: {' -> '.join(map(str, sizes))}")
+    dataset = demo.training_dataset(images, labels, config.batch_size,
+                                    config.seed)
     demo.train_detector(model, dataset, config.steps, config.learning_rate)
-    outputs = model.predict(prepare(val["images"], sizes).astype("float32"),
-                            batch_size=4, verbose=0)
+    outputs = model.predict(val_images.astype("float32"), batch_size=4,
+                            verbose=0)
     factors = np.array([canvas[1] / size[1], canvas[0] / size[0]] * 2,
                        "float32")
     detections = []
@@ -109,6 +175,8 @@ def main(argv=None):
         f"low ({low[0]}x{low[1]})": [low],
         f"high ({high[0]}x{high[1]})": [high],
         f"low->high ({low[0]}x{low[1]} -> {high[0]}x{high[1]})": [low, high],
+        f"high features ({high[0]}x{high[1]}), low layout "
+        f"({low[0]}x{low[1]})": [high, low, "layout"],
     }
     rows = [
         f"| {name} | "
