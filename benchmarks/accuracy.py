@@ -190,29 +190,42 @@ class Row:
     lzu: list
 
     def cells(self):
-        uniform, lzu = np.mean(self.uniform), np.mean(self.lzu)
-        gain = lzu - uniform
-        relative = (f"{100 * gain / uniform:+.0f}%" if uniform > 0
-                    else "n/a")
-        wins = sum(b > a for a, b in zip(self.uniform, self.lzu))
+        uniform = np.mean(self.uniform)
+        gains = np.subtract(self.lzu, self.uniform)
+        relative = (f"{100 * np.mean(gains) / uniform:+.0f}%"
+                    if uniform > 0 else "n/a")
         return (f"| {self.task} | {self.metric} | {self.scale:g}x "
                 f"({self.size[0]}x{self.size[1]}) | "
                 f"{_mean_spread(self.uniform)} | {_mean_spread(self.lzu)} | "
-                f"{gain:+.3f} | {relative} | {wins}/{len(self.lzu)} |")
+                f"{_mean_spread(gains, '+.3f')} | {relative} | "
+                f"{int(np.sum(gains > 0))}/{len(gains)} |")
 
 
-def _mean_spread(values):
-    """`mean` of one value, `mean +- std` of several."""
+def _mean_spread(values, spec=".3f"):
+    """`mean` of one value, `mean +- std` of several (one per seed)."""
     if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.mean(values):.3f} +- {np.std(values, ddof=1):.3f}"
+        return format(values[0], spec)
+    return (f"{format(np.mean(values), spec)} +- "
+            f"{np.std(values, ddof=1):.3f}")
 
 
 def format_table(rows):
-    lines = ["| task | metric | input scale | uniform | LZU | gain | "
-             "relative | LZU ahead (seeds) |",
+    lines = ["| task | metric | input scale | uniform | LZU | gain "
+             "(paired) | relative | LZU ahead (seeds) |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     lines += [row.cells() for row in rows]
+    return "\n".join(lines)
+
+
+def per_seed(rows, seeds):
+    """One line per row: `uniform / LZU` for each seed."""
+    lines = []
+    for row in rows:
+        pairs = ", ".join(
+            f"seed {seed}: {a:.3f} / {b:.3f}"
+            for seed, a, b in zip(seeds, row.uniform, row.lzu))
+        lines.append(f"- {row.task} {row.metric} {row.scale:g}x (uniform / "
+                     f"LZU): {pairs}")
     return "\n".join(lines)
 
 
@@ -305,6 +318,8 @@ def main(argv=None):
         f"classes; "
         f"{minutes:.0f} min.\n\n{machine.describe()}\n\n"
         f"{format_table(rows)}\n"
+        + (f"\n{per_seed(rows, args.seeds)}\n" if len(args.seeds) > 1
+           else "")
     )
     print(text)
     if args.markdown:
