@@ -230,7 +230,7 @@ def per_seed(rows, seeds):
 
 
 def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
-        log=print):
+        log=print, detection=True):
     """Runs every comparison for every seed; returns the table rows.
 
     A seed sets the data (a different benchmark draw), the weights and the
@@ -245,9 +245,11 @@ def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
         prior = demo.box_prior(train, seeded.canvas)
         for scale in scales:
             size = demo.zoomed_size(seeded.canvas, scale**2)
-            _, metrics, _, _ = demo.compare_detectors(
-                seeded, scenes, train, val, prior, size, log)
-            for key in ("AP", "AP50", "AP_small"):
+            metrics = {}
+            if detection:
+                _, metrics, _, _ = demo.compare_detectors(
+                    seeded, scenes, train, val, prior, size, log)
+            for key in ("AP", "AP50", "AP_small") if detection else ():
                 row = rows.setdefault(
                     ("detection", key, scale),
                     Row("detection", key, scale, size, [], []))
@@ -286,10 +288,15 @@ def main(argv=None):
                         action=argparse.BooleanOptionalAction,
                         help="colour-code the object classes")
     parser.add_argument("--no-segmentation", action="store_true")
+    parser.add_argument("--no-detection", action="store_true")
     parser.add_argument("--markdown", help="append the table to this file")
     args = parser.parse_args(argv)
 
     from benchmarks import machine
+
+    if args.no_detection and args.no_segmentation:
+        parser.error("--no-detection and --no-segmentation leave nothing "
+                     "to run")
 
     settings = dict(QUICK if args.quick else FULL)
     for key in ("scales", "steps", "seg_steps", "canvas", "train_images",
@@ -303,13 +310,16 @@ def main(argv=None):
         min_confidence=MIN_CONFIDENCE, class_colours=args.class_colours)
     began = time.perf_counter()
     rows = run(config, settings["scales"], settings["seg_steps"],
-               not args.no_segmentation, args.seeds)
+               not args.no_segmentation, args.seeds,
+               detection=not args.no_detection)
     minutes = (time.perf_counter() - began) / 60
     text = (
         f"## Accuracy: uniform vs LZU{' (--quick)' if args.quick else ''}\n\n"
         f"Synthetic driving scenes {config.canvas[0]}x{config.canvas[1]}, "
         f"{config.train_images} train / {config.val_images} validation "
-        f"images, {config.steps} detector steps, "
+        "images, "
+        + ("no detection, " if args.no_detection
+           else f"{config.steps} detector steps, ")
         + ("no segmentation" if args.no_segmentation
            else f"{settings['seg_steps']} segmenter steps")
         + f" (batch {config.batch_size}), seeds "
