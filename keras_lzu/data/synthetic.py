@@ -5,8 +5,12 @@ The scenes imitate the setting LZU was designed for (Argoverse-HD at
 and objects standing on the ground in perspective, so that most objects are
 far away, tiny (about 8-30 px at 1200 px height) and packed in a thin band
 around the horizon, while a few near objects are large and lower down.
-Uniform downsampling loses the far objects; a saliency prior concentrated
-on the horizon band recovers them.
+A saliency prior concentrated on the horizon band magnifies the far objects
+that uniform downsampling shrinks. By default each class has its own colour;
+with `class_colours=False` object colours are drawn like the clutter's, and
+classes must be told apart by shape and small parts, which is what makes a
+bigger view of the far objects worth having (see
+`benchmarks/information_check.py`).
 """
 
 import json
