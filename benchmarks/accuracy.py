@@ -331,10 +331,7 @@ def main(argv=None):
         + (f"\n{per_seed(rows, args.seeds)}\n" if len(args.seeds) > 1
            else "")
     )
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(text + "\n")
+    machine.publish(text, args.markdown)
     return 0
 
 

@@ -197,10 +197,7 @@ def main(argv=None):
         "| input | AP | AP50 | AP_small |\n|---|---:|---:|---:|\n"
         + "\n".join(rows) + "\n"
     )
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(text + "\n")
+    machine.publish(text, args.markdown)
     return 0
 
 

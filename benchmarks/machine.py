@@ -1,4 +1,4 @@
-"""One line describing the machine and software a benchmark ran on."""
+"""The machine line of a benchmark section, and where the section goes."""
 
 import os
 import platform
@@ -28,3 +28,11 @@ def describe():
     except ImportError:
         pass
     return "Machine: " + ", ".join(parts)
+
+
+def publish(text, markdown=None):
+    """Prints a benchmark's section and appends it to `markdown` if given."""
+    print(text)
+    if markdown:
+        with open(markdown, "a") as f:
+            f.write(text + "\n")

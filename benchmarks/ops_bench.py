@@ -147,10 +147,7 @@ def main():
         "## LZU ops: 1920x1200x3 -> 960x600, 31x51 grid, 5-level pyramid "
         f"(256 ch)\n\n{machine.describe()}\n\n{table}\n"
     )
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(text + "\n")
+    machine.publish(text, args.markdown)
 
 
 if __name__ == "__main__":

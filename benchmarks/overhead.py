@@ -212,10 +212,7 @@ def main(argv=None):
         f"{args.batch}, {args.repeats} rounds\n\n{machine.describe()}\n\n"
         f"{format_table(rows)}\n"
     )
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write(text + "\n")
+    machine.publish(text, args.markdown)
     return 0
 
 
