@@ -8,10 +8,11 @@ every input scale `s` (a fraction of the canvas *side*; the model sees
   images vs the same RetinaNet wrapped by `keras_lzu.wrap` with the fixed
   KDE prior of the training boxes; COCO AP, AP50, AP_small (pycocotools) in
   the canvas frame;
-* segmentation: a small KerasCV `DeepLabV3Plus` (CSPDarkNet backbone) on
-  resized images and masks vs the wrapped one on the canvas; mIoU over the
-  background and the object classes in the canvas frame (the uniform
-  model's class probabilities are resized to the canvas before the argmax).
+* segmentation: a small KerasCV `DeepLabV3Plus` (CSPDarkNet backbone)
+  between a resize of the canvas and a resize of its class probabilities
+  back to the canvas vs the same model wrapped by `keras_lzu.wrap`; both
+  are trained on the canvas masks; mIoU over the background and the object
+  classes in the canvas frame.
 
 Scale 1 is the "learn to upsample" case: the uniform model sees the canvas
 as it is, the LZU model a zoomed canvas of the same size (magnified near
@@ -88,14 +89,6 @@ def segmentation_dataset(images, masks, batch_size, seed):
     return dataset.prefetch(2)
 
 
-def resize_masks(masks, size):
-    """Nearest-neighbour resize of int masks `(N, H, W)`."""
-    import tensorflow as tf
-
-    return tf.image.resize(masks[..., None], size, method="nearest").numpy()[
-        ..., 0].astype("int32")
-
-
 def train_segmenter(model, dataset, steps, learning_rate):
     """Adam with cosine decay and sparse cross-entropy; returns seconds."""
     import keras
@@ -112,21 +105,13 @@ def train_segmenter(model, dataset, steps, learning_rate):
     return time.perf_counter() - began
 
 
-def predict_masks(model, images, input_size=None, batch_size=4):
-    """Class ids `(N, H, W)` in the canvas frame.
-
-    With `input_size` (uniform), the images are resized first and the class
-    probabilities resized back to the canvas before the argmax.
-    """
-    import tensorflow as tf
-
-    canvas = images.shape[1:3]
+def predict_masks(model, images, batch_size=4):
+    """Class ids `(N, H, W)` of a segmenter that answers in the canvas
+    frame."""
     masks = []
     for i in range(0, len(images), batch_size):
-        batch = demo.prepare_images(images[i:i + batch_size], input_size)
-        scores = model.predict(batch, verbose=0)
-        if input_size is not None:
-            scores = tf.image.resize(scores, canvas, method="bilinear")
+        scores = model.predict(images[i:i + batch_size].astype("float32"),
+                               verbose=0)
         masks.append(np.argmax(np.asarray(scores), axis=-1))
     return np.concatenate(masks)
 
@@ -142,34 +127,45 @@ def mean_iou(truth, predicted, num_classes):
     return float(np.mean(intersection[present] / union[present]))
 
 
+def uniform_segmenter(deeplab, canvas, size):
+    """`deeplab` between a bilinear resize of the canvas to `size` and a
+    bilinear resize of its class probabilities back to the canvas.
+
+    The uniform baseline of the comparison: like the LZU wrapper, it takes
+    canvas images and answers in the canvas frame, so both are trained on
+    the same full-resolution masks (training the uniform model on masks
+    resized to `size` would give it coarser labels than LZU's).
+    """
+    import keras
+
+    images = keras.Input((*canvas, 3))
+    resized = keras.layers.Resizing(*size, interpolation="bilinear")(images)
+    scores = keras.layers.Resizing(*canvas, interpolation="bilinear",
+                                   dtype="float32")(deeplab(resized))
+    return keras.Model(images, scores, name="uniform_segmenter")
+
+
 def compare_segmenters(config, train, val, prior, size, steps, log=print):
-    """Trains uniform and LZU DeepLabV3Plus at `size`; returns their mIoU."""
+    """Trains uniform and LZU DeepLabV3Plus at `size`; returns their mIoU.
+
+    Both take canvas images, are trained on canvas masks and answer in the
+    canvas frame; they differ only in how the canvas becomes `size`.
+    """
     num_classes = config.num_classes + 1
     canvas = train["images"].shape[1:3]
-    small = tuple(size) != tuple(canvas)
-    uniform_images = train["images"]
-    uniform_masks = train["masks"]
-    if small:
-        uniform_images = demo.resize_images(train["images"], size).round(
-        ).clip(0, 255).astype("uint8")
-        uniform_masks = resize_masks(train["masks"], size)
     models = {
-        "uniform": build_deeplab(num_classes, config.seed),
+        "uniform": uniform_segmenter(build_deeplab(num_classes, config.seed),
+                                     canvas, size),
         "LZU": demo.build_lzu(build_deeplab(num_classes, config.seed), size,
                               prior),
-    }
-    datasets = {
-        "uniform": segmentation_dataset(uniform_images, uniform_masks,
-                                        config.batch_size, config.seed),
-        "LZU": segmentation_dataset(train["images"], train["masks"],
-                                    config.batch_size, config.seed),
     }
     results = {}
     for name, model in models.items():
         log(f"[accuracy] segmentation, {name}, {size[0]}x{size[1]} input")
-        train_segmenter(model, datasets[name], steps, config.learning_rate)
-        masks = predict_masks(model, val["images"],
-                              size if name == "uniform" else None)
+        dataset = segmentation_dataset(train["images"], train["masks"],
+                                       config.batch_size, config.seed)
+        train_segmenter(model, dataset, steps, config.learning_rate)
+        masks = predict_masks(model, val["images"])
         results[name] = mean_iou(val["masks"], masks, num_classes)
     return results
 
