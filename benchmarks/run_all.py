@@ -3,8 +3,9 @@
 Each benchmark runs in its own Python process (a fresh TensorFlow), in this
 order: `ops_bench`, `overhead`, `accuracy`, `information_check`,
 `serving_load`. Every section of the results records the machine
-(`benchmarks.machine.describe()`) beside its figures. A benchmark that fails is reported in its section and the
-others still run; the exit status is 1 if any failed.
+(`benchmarks.machine.describe()`) beside its figures. A benchmark that
+fails is reported in its section and the others still run; the exit status
+is 1 if any failed.
 
     python -m benchmarks.run_all            # the full runs (hours on 2 CPUs)
     python -m benchmarks.run_all --quick    # short runs (~25 min on 2 CPUs)

@@ -407,16 +407,24 @@ def predict_detections(model, images, input_size=None, batch_size=4):
     if input_size is not None:
         scale = (images.shape[1] / input_size[0],
                  images.shape[2] / input_size[1])
+    return detections_from_outputs(outputs, scale), seconds
+
+
+def detections_from_outputs(outputs, scale=(1.0, 1.0)):
+    """Per-image detection dicts from a RetinaNet's padded predict outputs.
+
+    Boxes (pixel xyxy) are multiplied by `scale` `(sy, sx)`.
+    """
     factors = np.array([scale[1], scale[0], scale[1], scale[0]], "float32")
     detections = []
-    for i in range(len(images)):
+    for i in range(len(outputs["num_detections"])):
         n = int(outputs["num_detections"][i])
         detections.append({
             "boxes": np.asarray(outputs["boxes"][i, :n]) * factors,
             "scores": np.asarray(outputs["confidence"][i, :n]),
             "classes": np.asarray(outputs["classes"][i, :n]).astype("int32"),
         })
-    return detections, seconds
+    return detections
 
 
 def prepare_images(images, input_size):
