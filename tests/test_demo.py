@@ -24,7 +24,7 @@ def tiny_config(out):
     return demo.parse_args([
         "--steps", "2", "--canvas", "192", "320", "--train-images", "4",
         "--val-images", "2", "--batch-size", "2", "--num-classes", "2",
-        "--min-confidence", "0", "--out", str(out),
+        "--min-confidence", "0", "--budget", "0.25", "--out", str(out),
     ])
 
 
@@ -38,6 +38,12 @@ def test_zoomed_size_is_a_multiple_of_32():
     assert demo.zoomed_size((640, 1024), 0.25) == (320, 512)
     assert demo.zoomed_size((600, 960), 0.25) == (288, 480)
     assert all(s % 32 == 0 for s in demo.zoomed_size((1200, 1920), 0.1))
+
+
+def test_default_budget_is_a_quarter_of_each_side():
+    config = demo.parse_args([])
+    height, width = config.canvas
+    assert config.zoomed_size == (height // 4, width // 4)
 
 
 def test_report_and_figures_exist(result):
