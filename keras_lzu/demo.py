@@ -50,9 +50,8 @@ POSITIVE_IOU, NEGATIVE_IOU = 0.35, 0.25
 STRIDE_MULTIPLE = 32
 # The detectors see 1/16 of the canvas pixels (a quarter of each side, the
 # 0.25x scale of benchmarks/accuracy.py and the paper's lowest): the low
-# budget LZU is for. There LZU led in 5 of 5 seeds (AP +0.020, +34%); at
-# half of each side the gain is smaller against the noise (+0.018, +8%
-# over 6 seeds, a tie in seed 0) (benchmarks/results.md).
+# budget LZU is for, where its gain over uniform is largest against the
+# seed-to-seed noise (figures per scale: benchmarks/README.md).
 DEFAULT_BUDGET = 0.0625
 # Whether each class has its own colour. With colour-coded classes a blob
 # of a few pixels is classified by its colour, and the detectors gain
