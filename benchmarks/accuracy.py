@@ -238,7 +238,7 @@ def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
         scenes = demo.make_scenes(seeded)
         train = demo.load_split(scenes, "train", seeded.train_images)
         val = demo.load_split(scenes, "validation", seeded.val_images)
-        prior = demo.box_prior(train, seeded.canvas)
+        prior = demo.box_prior(train, seeded.canvas, seeded.prior_floor)
         for scale in scales:
             size = demo.zoomed_size(seeded.canvas, scale**2)
             metrics = {}
@@ -283,6 +283,11 @@ def main(argv=None):
     parser.add_argument("--class-colours", default=demo.CLASS_COLOURS,
                         action=argparse.BooleanOptionalAction,
                         help="colour-code the object classes")
+    parser.add_argument("--prior-floor", type=float,
+                        default=demo.PRIOR_FLOOR,
+                        help="uniform floor of LZU's KDE prior relative to "
+                             "its peak (larger: a gentler warp; see "
+                             "warp_strength.py)")
     parser.add_argument("--no-segmentation", action="store_true")
     parser.add_argument("--no-detection", action="store_true")
     parser.add_argument("--markdown", help="append the table to this file")
@@ -303,7 +308,8 @@ def main(argv=None):
         canvas=tuple(settings["canvas"]), steps=settings["steps"],
         train_images=settings["train_images"],
         val_images=settings["val_images"],
-        min_confidence=MIN_CONFIDENCE, class_colours=args.class_colours)
+        min_confidence=MIN_CONFIDENCE, class_colours=args.class_colours,
+        prior_floor=args.prior_floor)
     began = time.perf_counter()
     rows = run(config, settings["scales"], settings["seg_steps"],
                not args.no_segmentation, args.seeds,
@@ -321,7 +327,7 @@ def main(argv=None):
         + f" (batch {config.batch_size}), seeds "
         f"{' '.join(map(str, args.seeds))}, "
         f"{'colour-coded' if config.class_colours else 'shared-palette'} "
-        f"classes; "
+        f"classes, LZU prior floor {config.prior_floor:g}; "
         f"{minutes:.0f} min.\n\n{machine.describe()}\n\n"
         f"{format_table(rows)}\n"
         + (f"\n{per_seed(rows, args.seeds)}\n" if len(args.seeds) > 1

@@ -132,3 +132,34 @@ def test_class_colours_flag_reaches_the_scenes(tmp_path, flag, expected):
     a, b = scenes.sample(0), other.sample(0)
     np.testing.assert_array_equal(a["boxes"], b["boxes"])
     assert not np.array_equal(a["image"], b["image"])
+
+
+@pytest.mark.parametrize("flag, floor", [
+    ([], demo.PRIOR_FLOOR),
+    (["--prior-floor", "0.3"], 0.3),
+])
+def test_prior_floor_flag_sets_the_floor_of_the_kde_prior(tmp_path, flag, floor):
+    config = demo.parse_args(["--out", str(tmp_path)] + flag)
+    assert config.prior_floor == floor
+    # One box in the top-left corner of a 96x160 canvas: the density is 1 at
+    # the box and ~0 in the far corner, where only the floor remains:
+    # (0 + floor) / (1 + floor).
+    split = {"boxes": [np.array([[0.0, 0.0, 8.0, 8.0]], "float32")]}
+    prior = demo.box_prior(split, (96, 160), config.prior_floor)
+    assert prior.max() == pytest.approx(1.0)
+    assert prior[-1, -1] == pytest.approx(floor / (1 + floor), rel=1e-4)
+
+
+def test_higher_prior_floor_warps_less():
+    from keras_lzu.layers import SaliencyGrid
+
+    split = {"boxes": [np.array([[60.0, 40.0, 100.0, 56.0]], "float32")]}
+    images = np.zeros((1, 96, 160, 3), "float32")
+
+    def peak_row_density(floor):
+        grid = SaliencyGrid(prior=demo.box_prior(split, (96, 160), floor))
+        column = np.asarray(grid(images))[0, :, 25, 1]
+        return 1.0 / (np.diff(column).min() * (len(column) - 1))
+
+    strong, gentle = peak_row_density(0.01), peak_row_density(1.0)
+    assert strong > gentle > 1.0
