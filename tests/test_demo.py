@@ -51,6 +51,7 @@ def test_report_and_figures_exist(result):
     with open(result["report"]) as f:
         report = f.read()
     assert "| uniform |" in report and "| LZU |" in report
+    assert "forward ms/image" in report
     for path in result["figures"].values():
         assert path.endswith(".png") and os.path.getsize(path) > 1000
         assert os.path.basename(path) in report
@@ -62,7 +63,8 @@ def test_metrics_are_numbers_in_unit_interval(result):
         for key in ("AP", "AP50", "AP_small"):
             assert isinstance(values[key], float)
             assert 0.0 <= values[key] <= 1.0
-        assert math.isfinite(values["ms/image"]) and values["ms/image"] > 0
+        for column in ("ms/image", "forward ms/image"):
+            assert math.isfinite(values[column]) and values[column] > 0
     assert result["zoomed_size"] == (96, 160)
 
 
