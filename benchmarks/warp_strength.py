@@ -92,7 +92,8 @@ def run(config, scale, floors, trainable, seeds, log=print):
         for name, (model, input_size) in candidates.items():
             log(f"[warp_strength] seed {seed}, {name}, "
                 f"{size[0]}x{size[1]} input")
-            images, labels = _training_data(seeded, scenes, train, input_size)
+            images, labels = demo.training_data(train, scenes.max_boxes,
+                                                input_size)
             dataset = demo.training_dataset(images, labels,
                                             seeded.batch_size, seed)
             demo.train_detector(model, dataset, seeded.steps,
@@ -109,19 +110,6 @@ def run(config, scale, floors, trainable, seeds, log=print):
                     seeded.canvas, size)
             log(format_table(scores, densities))
     return scores, densities
-
-
-def _training_data(config, scenes, train, input_size):
-    """Canvas images and labels (LZU), or both resized to `input_size`."""
-    if input_size is None:
-        return train["images"], demo.dense_labels(
-            train["boxes"], train["classes"], scenes.max_boxes)
-    scale = (input_size[0] / config.canvas[0],
-             input_size[1] / config.canvas[1])
-    images = demo.resize_images(train["images"], input_size)
-    images = images.round().clip(0, 255).astype("uint8")
-    return images, demo.dense_labels(train["boxes"], train["classes"],
-                                     scenes.max_boxes, scale)
 
 
 def format_table(scores, densities):

@@ -212,6 +212,19 @@ def resize_images(images, size, batch_size=16):
     return np.concatenate(parts)
 
 
+def training_data(train, max_boxes, input_size=None):
+    """`(uint8 images, dense labels)` of `train`: the canvas images for LZU,
+    or images and boxes resized to `input_size` for the uniform baseline."""
+    canvas = train["images"].shape[1:3]
+    if input_size is None or tuple(input_size) == tuple(canvas):
+        return train["images"], dense_labels(train["boxes"], train["classes"],
+                                             max_boxes)
+    scale = (input_size[0] / canvas[0], input_size[1] / canvas[1])
+    images = resize_images(train["images"], input_size)
+    return (images.round().clip(0, 255).astype("uint8"),
+            dense_labels(train["boxes"], train["classes"], max_boxes, scale))
+
+
 def training_dataset(images, labels, batch_size, seed):
     """An endless shuffled `(images, {"boxes", "classes"})` tf.data stream.
 
@@ -754,22 +767,12 @@ def compare_detectors(config, scenes, train, val, prior, size, log=print):
         `(models, metrics, detections, seconds)`, each a dict keyed by
         `"uniform"` and `"LZU"` (`seconds` by stage).
     """
-    canvas = train["images"].shape[1:3]
-    scale = (size[0] / canvas[0], size[1] / canvas[1])
-    labels = dense_labels(train["boxes"], train["classes"], scenes.max_boxes)
-    uniform_images = train["images"]
-    if tuple(size) != tuple(canvas):
-        uniform_images = resize_images(train["images"], size).round().clip(
-            0, 255).astype("uint8")
-        labels_small = dense_labels(train["boxes"], train["classes"],
-                                    scenes.max_boxes, scale)
-    else:
-        labels_small = labels
     datasets = {
-        "uniform": training_dataset(uniform_images, labels_small,
-                                    config.batch_size, config.seed),
-        "LZU": training_dataset(train["images"], labels, config.batch_size,
-                                config.seed),
+        "uniform": training_dataset(
+            *training_data(train, scenes.max_boxes, size),
+            config.batch_size, config.seed),
+        "LZU": training_dataset(*training_data(train, scenes.max_boxes),
+                                config.batch_size, config.seed),
     }
 
     def detector():
