@@ -233,7 +233,7 @@ def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
     shuffling of both models of a pair.
     """
     rows = {}
-    for seed in seeds:
+    for done, seed in enumerate(seeds, start=1):
         seeded = dataclasses.replace(config, seed=seed)
         scenes = demo.make_scenes(seeded)
         train = demo.load_split(scenes, "train", seeded.train_images)
@@ -259,8 +259,11 @@ def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
                     Row("segmentation", "mIoU", scale, size, [], []))
                 row.uniform.append(miou["uniform"])
                 row.lzu.append(miou["LZU"])
+            # The per-seed values go to the log after every seed, so an
+            # interrupted run keeps them (the table only has mean +- std).
             log(f"[accuracy] seed {seed}, scale {scale:g}:\n"
-                + format_table(list(rows.values())))
+                + format_table(list(rows.values())) + "\n"
+                + per_seed(list(rows.values()), seeds[:done]))
     return list(rows.values())
 
 
