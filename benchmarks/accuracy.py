@@ -233,6 +233,7 @@ def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
     shuffling of both models of a pair.
     """
     rows = {}
+    seeds = list(seeds)
     for done, seed in enumerate(seeds, start=1):
         seeded = dataclasses.replace(config, seed=seed)
         scenes = demo.make_scenes(seeded)
