@@ -55,15 +55,18 @@ def run_benchmark(name, arguments, markdown):
             command += ["--markdown", table]
         print(f"[bench] {' '.join(command[1:])}", flush=True)
         began = time.perf_counter()
+        # stdout and stderr apart: TensorFlow's start-up logs and library
+        # warnings go to stderr and belong in a section only on failure.
         process = subprocess.run(
             command, cwd=ROOT, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"},
         )
         seconds = time.perf_counter() - began
-        output = process.stdout
-        print(output[-4000:], flush=True)
         ok = process.returncode == 0
+        output = process.stdout if ok else (
+            f"{process.stdout}\n--- stderr ---\n{process.stderr}")
+        print(output[-4000:], flush=True)
         if markdown and ok and os.path.exists(table):
             with open(table) as f:
                 section = f.read().strip()

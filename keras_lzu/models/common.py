@@ -383,6 +383,16 @@ class LZUModelMixin:
         check_images(images)
         return self.infer_outputs(images)
 
+    def call_on_images(self, images):
+        """The model's raw outputs on `images`, in inference mode.
+
+        Packs `images` into the structure of the wrapped model's inputs
+        (KerasCV's RetinaNet takes `{"images": ...}`), so the call matches
+        the functional graph instead of relying on Keras to flatten it.
+        """
+        inputs = keras.tree.pack_sequence_as(self._inputs_struct, [images])
+        return self(inputs, training=False)
+
     def lzu_config(self):
         """The LZU part of the wrapper's config (merge into `get_config`)."""
         return {

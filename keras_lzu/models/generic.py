@@ -107,7 +107,7 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
             self.num_classes = keras.tree.flatten(graph.outputs)[0].shape[-1]
 
     def infer_outputs(self, images):
-        outputs = self(images, training=False)
+        outputs = self.call_on_images(images)
         if self.lzu_task == "segmentation":
             scores = common.resize_to_image(outputs, images)
             return common.segmentation_outputs(scores)

@@ -119,4 +119,4 @@ if DeepLabV3Plus is not None:
             self.lzu_task = "segmentation"
 
         def infer_outputs(self, images):
-            return common.segmentation_outputs(self(images, training=False))
+            return common.segmentation_outputs(self.call_on_images(images))

@@ -126,7 +126,7 @@ if RetinaNet is not None:
             return self._decode(predictions, common.images_of(images))[0]
 
         def infer_outputs(self, images):
-            decoded, boxes = self._decode(self(images, training=False), images)
+            decoded, boxes = self._decode(self.call_on_images(images), images)
             return common.detection_outputs(
                 boxes,
                 decoded["confidence"],

@@ -157,6 +157,6 @@ def segmenter_class():
 
         def infer_outputs(self, images):
             images = rescale_images(self.preprocessor, images)
-            return common.segmentation_outputs(self(images, training=False))
+            return common.segmentation_outputs(self.call_on_images(images))
 
     return LZUDeepLabV3ImageSegmenter

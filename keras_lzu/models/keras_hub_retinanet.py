@@ -248,7 +248,7 @@ def detector_class():
                 )
                 return {key: value[0] for key, value in outputs.items()}
 
-            return ops.map(decode_one, self(images, training=False))
+            return ops.map(decode_one, self.call_on_images(images))
 
         def _decode(self, predictions, images):
             """Decoded predictions and their pixel `xyxy` boxes (caller)."""

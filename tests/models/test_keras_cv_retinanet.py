@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -104,6 +106,22 @@ def test_infer_traces_for_any_image_size(retinanet_base):
     scale = np.array([160 / 96, 96 / 64, 160 / 96, 96 / 64], "float32")
     np.testing.assert_allclose(
         outputs["boxes"], expected["boxes"] * scale, atol=1e-2
+    )
+
+
+def test_infer_calls_the_model_with_its_input_structure(retinanet_base):
+    # KerasCV's RetinaNet takes {"images": ...}; a bare tensor makes Keras
+    # warn on every serving trace.
+    model = keras_lzu.wrap(retinanet_base, output_size=OUTPUT_SIZE)
+    images, _ = square_images(1, CALLER_SIZE, seed=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outputs = model.infer(images)
+    messages = [str(warning.message) for warning in caught]
+    assert not [m for m in messages if "structure of `inputs`" in m]
+    expected = retinanet_base.predict(resized(images), verbose=0)
+    np.testing.assert_allclose(
+        outputs["boxes"], 2.0 * expected["boxes"], atol=1e-2
     )
 
 
