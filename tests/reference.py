@@ -49,6 +49,25 @@ def lattice(height, width):
     return np.stack([xs, ys], axis=-1)
 
 
+def resize_bilinear(images, size):
+    """`tf.image.resize(images, size, "bilinear", antialias=False)`.
+
+    TensorFlow's own resize where TensorFlow is installed; elsewhere (a
+    JAX- or torch-only machine) the same half-pixel-centre bilinear resize
+    by sampling at the output pixel centres with SciPy.
+    """
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return resize_bilinear_scipy(images, size)
+    return tf.image.resize(images, size, "bilinear", antialias=False).numpy()
+
+
+def resize_bilinear_scipy(images, size):
+    points = lattice(*size)
+    return np.stack([sample(image, points) for image in images])
+
+
 def zoom(images, grids, size):
     out = []
     for b, image in enumerate(images):
