@@ -97,15 +97,36 @@ def saliency_to_grid(
     if separable:
         column_mass = ops.sum(saliency, axis=1)
         row_mass = ops.sum(saliency, axis=2)
-        xs = ops.matmul(column_mass, num_x.T) / ops.matmul(column_mass, den_x.T)
-        ys = ops.matmul(row_mass, num_y.T) / ops.matmul(row_mass, den_y.T)
+        xs = _exact_matvec(num_x, column_mass) / _exact_matvec(
+            den_x, column_mass
+        )
+        ys = _exact_matvec(num_y, row_mass) / _exact_matvec(den_y, row_mass)
         xs = ops.broadcast_to(xs[:, None, :], ops.shape(saliency))
         ys = ops.broadcast_to(ys[:, :, None], ops.shape(saliency))
     else:
-        den = ops.einsum("ia,zab,jb->zij", den_y, saliency, den_x)
-        xs = ops.einsum("ia,zab,jb->zij", den_y, saliency, num_x) / den
-        ys = ops.einsum("ia,zab,jb->zij", num_y, saliency, den_x) / den
+        # den = Dy S Dx^T, xs = Dy S Nx^T / den, ys = Ny S Dx^T / den.
+        by_den_x = _exact_matvec(den_x, saliency)
+        by_num_x = _exact_matvec(num_x, saliency)
+        den = _exact_matvec(den_y, by_den_x, axis=1)
+        xs = _exact_matvec(den_y, by_num_x, axis=1) / den
+        ys = _exact_matvec(num_y, by_den_x, axis=1) / den
     return ops.clip(ops.stack([xs, ys], axis=-1), 0.0, 1.0)
+
+
+def _exact_matvec(matrix, x, axis=-1):
+    """`matrix @ x` along `axis` of `x`, in full float32.
+
+    A broadcast product and a sum rather than `matmul`: GPUs run float32
+    matmuls in TensorFloat-32 by default (JAX and TensorFlow), whose 10-bit
+    mantissa moves control points by ~1e-4 and can make the grid
+    non-monotone. The matrices are at most a few dozen wide, so the cost is
+    negligible.
+    """
+    matrix = ops.convert_to_tensor(matrix)
+    if axis in (-1, len(x.shape) - 1):
+        return ops.sum(x[..., None, :] * matrix, axis=-1)
+    # Contract axis 1 of a (B, n, m) tensor: (B, 1, n, m) * (k, n, 1).
+    return ops.sum(x[:, None, :, :] * matrix[:, :, None], axis=2)
 
 
 def interpolate_grid(grid, points):
