@@ -120,7 +120,7 @@ def test_bad_call_inputs_raise(rng):
     with pytest.raises(ValueError, match="images"):
         ZoomLayer((4, 4))([np.zeros((8, 8, 3), "float32"), grid])
     with pytest.raises(ValueError, match="batch size"):
-        UnzoomLayer()([np.zeros((2, 8, 8, 3), "float32"), np.concatenate([grid] * 3)])
+        UnzoomLayer()([np.zeros((2, 8, 8, 3), "float32"), np.concatenate([to_numpy(grid)] * 3)])
 
 
 @pytest.mark.parametrize("layer", [ZoomLayer((5, 7), separable=True), UnzoomLayer((3, 4)), InvertGrid(separable=True)])
