@@ -25,13 +25,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
+from benchmarks.ops_cases import CHANNELS, IMAGE, STRIDES, ZOOMED  # noqa: E402
+from benchmarks.ops_cases import case_arguments, lzu_cases  # noqa: E402
+from benchmarks.ops_cases import pyramid_pixel_centres  # noqa: E402
 from keras_lzu import ops as lzu_ops  # noqa: E402
-from keras_lzu.ops import inversion, sampling  # noqa: E402
-
-IMAGE = (1200, 1920)
-ZOOMED = (600, 960)
-STRIDES = (8, 16, 32, 64, 128)
-CHANNELS = 256
 PAPER_MS = {
     "zoom": 9.0,
     "inverse": 3.3,
@@ -49,39 +46,6 @@ def best_time(fn, args, repeats):
         tf.nest.map_structure(lambda t: t.numpy(), out)
         times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
-
-
-def build_cases(separable):
-    def resize(images):
-        return tf.image.resize(images, ZOOMED, "bilinear", antialias=False)
-
-    def zoom(images, grid):
-        return lzu_ops.zoom(images, grid, ZOOMED, separable=separable)
-
-    def inverse(grid):
-        return inversion.invert_grid(grid, separable=separable)
-
-    def unzoom(pyramid, grid):
-        shared = inversion.invert_grid(grid, separable=separable)
-        return [sampling.unzoom_with_inverse(f, shared) for f in pyramid]
-
-    def inverse_at_pixels(grid, points):
-        shared = inversion.invert_grid(grid, separable=separable)
-        return inversion.apply_inverse(shared, points)
-
-    return resize, zoom, inverse, unzoom, inverse_at_pixels
-
-
-def pyramid_pixel_centres():
-    """Pixel centres of every pyramid level, `(1, N, 2)`."""
-    points = []
-    for stride in STRIDES:
-        height, width = ZOOMED[0] // stride, ZOOMED[1] // stride
-        xs, ys = np.meshgrid(
-            (np.arange(width) + 0.5) / width, (np.arange(height) + 0.5) / height
-        )
-        points.append(np.stack([xs, ys], -1).reshape(-1, 2))
-    return np.concatenate(points)[None].astype("float32")
 
 
 def run(repeats):
@@ -103,18 +67,20 @@ def run(repeats):
             )
             for s in STRIDES
         ]
-        resize, zoom, inverse, unzoom, at_pixels = build_cases(separable)
+
+        def resize(images):
+            return tf.image.resize(images, ZOOMED, "bilinear",
+                                   antialias=False)
+
+        cases_of_grid = lzu_cases(separable)
         points = tf.constant(pyramid_pixel_centres())
         for mode, jit in (("graph", False), ("XLA", True)):
             compile_ = lambda f: tf.function(f, jit_compile=jit)  # noqa: E731
             base = best_time(compile_(resize), (images,), repeats)
+            arguments = case_arguments(images, grid, pyramid, points)
             cases = {
-                "zoom": (compile_(zoom), (images, grid)),
-                "inverse": (compile_(inverse), (grid,)),
-                "unzoom (5 levels)": (compile_(unzoom), (pyramid, grid)),
-                "inverse at all level pixels": (
-                    compile_(at_pixels), (grid, points)
-                ),
+                name: (compile_(fn), arguments[name])
+                for name, fn in cases_of_grid.items()
             }
             kind = "separable" if separable else "non-separable"
             rows.append((kind, mode, "tf.image.resize", base, 1.0, None))

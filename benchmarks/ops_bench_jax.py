@@ -25,15 +25,11 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
+from benchmarks.ops_cases import CHANNELS, GRID_SHAPE, IMAGE  # noqa: E402
+from benchmarks.ops_cases import STRIDES, ZOOMED  # noqa: E402
+from benchmarks.ops_cases import case_arguments, lzu_cases  # noqa: E402
+from benchmarks.ops_cases import pyramid_pixel_centres  # noqa: E402
 from keras_lzu import ops as lzu_ops  # noqa: E402
-from keras_lzu.ops import inversion  # noqa: E402
-from keras_lzu.ops import sampling  # noqa: E402
-
-IMAGE = (1200, 1920)
-ZOOMED = (600, 960)
-STRIDES = (8, 16, 32, 64, 128)
-CHANNELS = 256
-GRID_SHAPE = (31, 51)
 
 
 def horizon_saliency(batch, grid_shape=GRID_SHAPE):
@@ -90,18 +86,6 @@ def check_against_reference(separable):
     return float(zoom_error), float(unzoom_error)
 
 
-def pyramid_pixel_centres(batch):
-    points = []
-    for stride in STRIDES:
-        height, width = ZOOMED[0] // stride, ZOOMED[1] // stride
-        xs, ys = np.meshgrid(
-            (np.arange(width) + 0.5) / width, (np.arange(height) + 0.5) / height
-        )
-        points.append(np.stack([xs, ys], -1).reshape(-1, 2))
-    points = np.concatenate(points)[None].astype("float32")
-    return np.repeat(points, batch, axis=0)
-
-
 def time_cases(batch, separable, repeats):
     rng = np.random.default_rng(0)
     images = jax.device_put(rng.random((batch, *IMAGE, 3), dtype=np.float32))
@@ -125,31 +109,11 @@ def time_cases(batch, separable, repeats):
             x, (batch, *ZOOMED, 3), "linear", antialias=False
         )
 
-    def zoom(x, g):
-        return lzu_ops.zoom(x, g, ZOOMED, separable=separable)
-
-    def inverse(g):
-        return inversion.invert_grid(g, separable=separable)
-
-    def unzoom(levels, g):
-        shared = inversion.invert_grid(g, separable=separable)
-        return [sampling.unzoom_with_inverse(f, shared) for f in levels]
-
-    def inverse_at_pixels(g, p):
-        return inversion.apply_inverse(
-            inversion.invert_grid(g, separable=separable), p
-        )
-
     base = best_time(jax.jit(resize), (images,), repeats)
     rows = [("jax.image.resize", base, 1.0)]
-    cases = {
-        "zoom": (zoom, (images, grid)),
-        "inverse": (inverse, (grid,)),
-        "unzoom (5 levels)": (unzoom, (pyramid, grid)),
-        "inverse at all level pixels": (inverse_at_pixels, (grid, points)),
-    }
-    for name, (fn, args) in cases.items():
-        ms = best_time(jax.jit(fn), args, repeats)
+    arguments = case_arguments(images, grid, pyramid, points)
+    for name, fn in lzu_cases(separable).items():
+        ms = best_time(jax.jit(fn), arguments[name], repeats)
         rows.append((name, ms, ms / base))
     return rows
 
