@@ -97,24 +97,28 @@ def saliency_to_grid(
     if separable:
         column_mass = ops.sum(saliency, axis=1)
         row_mass = ops.sum(saliency, axis=2)
-        xs = _exact_matvec(num_x, column_mass) / _exact_matvec(
-            den_x, column_mass
-        )
-        ys = _exact_matvec(num_y, row_mass) / _exact_matvec(den_y, row_mass)
+        xs = _matvec_f32(num_x, column_mass) / _matvec_f32(den_x, column_mass)
+        ys = _matvec_f32(num_y, row_mass) / _matvec_f32(den_y, row_mass)
         xs = ops.broadcast_to(xs[:, None, :], ops.shape(saliency))
         ys = ops.broadcast_to(ys[:, :, None], ops.shape(saliency))
     else:
-        # den = Dy S Dx^T, xs = Dy S Nx^T / den, ys = Ny S Dx^T / den.
-        by_den_x = _exact_matvec(den_x, saliency)
-        by_num_x = _exact_matvec(num_x, saliency)
-        den = _exact_matvec(den_y, by_den_x, axis=1)
-        xs = _exact_matvec(den_y, by_num_x, axis=1) / den
-        ys = _exact_matvec(num_y, by_den_x, axis=1) / den
+        # den = Dy S Dx^T, xs = Dy S Nx^T / den, ys = Ny S Dx^T / den; the
+        # row matrices act on the columns, hence the transposes.
+        def rows(matrix, x):
+            return ops.swapaxes(
+                _matvec_f32(matrix, ops.swapaxes(x, 1, 2)), 1, 2
+            )
+
+        by_den_x = _matvec_f32(den_x, saliency)
+        by_num_x = _matvec_f32(num_x, saliency)
+        den = rows(den_y, by_den_x)
+        xs = rows(den_y, by_num_x) / den
+        ys = rows(num_y, by_den_x) / den
     return ops.clip(ops.stack([xs, ys], axis=-1), 0.0, 1.0)
 
 
-def _exact_matvec(matrix, x, axis=-1):
-    """`matrix @ x` along `axis` of `x`, in full float32.
+def _matvec_f32(matrix, x):
+    """`matrix @ v` for every vector `v` along the last axis of `x`.
 
     A broadcast product and a sum rather than `matmul`: GPUs run float32
     matmuls in TensorFloat-32 by default (JAX and TensorFlow), whose 10-bit
@@ -122,11 +126,7 @@ def _exact_matvec(matrix, x, axis=-1):
     non-monotone. The matrices are at most a few dozen wide, so the cost is
     negligible.
     """
-    matrix = ops.convert_to_tensor(matrix)
-    if axis in (-1, len(x.shape) - 1):
-        return ops.sum(x[..., None, :] * matrix, axis=-1)
-    # Contract axis 1 of a (B, n, m) tensor: (B, 1, n, m) * (k, n, 1).
-    return ops.sum(x[:, None, :, :] * matrix[:, :, None], axis=2)
+    return ops.sum(x[..., None, :] * ops.convert_to_tensor(matrix), axis=-1)
 
 
 def interpolate_grid(grid, points):
