@@ -116,15 +116,15 @@ def predict_masks(model, images, batch_size=4):
     return np.concatenate(masks)
 
 
-def mean_iou(truth, predicted, num_classes):
-    """mIoU over the classes present in `truth` or `predicted`."""
+def class_iou(truth, predicted, num_classes):
+    """IoU of every class over all pixels; NaN where a class is in neither
+    `truth` nor `predicted`."""
     index = truth.astype("int64").ravel() * num_classes + predicted.ravel()
     confusion = np.bincount(index, minlength=num_classes**2).reshape(
         num_classes, num_classes)
     intersection = np.diag(confusion)
     union = confusion.sum(0) + confusion.sum(1) - intersection
-    present = union > 0
-    return float(np.mean(intersection[present] / union[present]))
+    return np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
 
 
 def uniform_segmenter(deeplab, canvas, size):
@@ -166,7 +166,11 @@ def compare_segmenters(config, train, val, prior, size, steps, log=print):
                                        config.batch_size, config.seed)
         train_segmenter(model, dataset, steps, config.learning_rate)
         masks = predict_masks(model, val["images"])
-        results[name] = mean_iou(val["masks"], masks, num_classes)
+        ious = class_iou(val["masks"], masks, num_classes)
+        results[name] = float(np.nanmean(ious))
+        log(f"[accuracy] segmentation, {name}: mIoU {results[name]:.3f}, "
+            "IoU per class (background first) "
+            + " ".join(f"{iou:.3f}" for iou in ious))
     return results
 
 
