@@ -105,6 +105,39 @@ def train_segmenter(model, dataset, steps, learning_rate):
     return time.perf_counter() - began
 
 
+def recalibrate_batch_norm(model, images, count=96, batch_size=4, seed=0):
+    """Sets the moving mean and variance of every `BatchNormalization` in
+    `model` to the plain average of their batch statistics over `count`
+    of `images` ("precise BN"); returns the number of layers reset.
+
+    The moving statistics that Keras keeps while training are an
+    exponential average (momentum 0.99, about the last 100 steps) of
+    statistics of weights that kept changing over those steps. After a few
+    hundred steps they can lag the weights so far that the model in
+    inference mode predicts background everywhere although its training
+    loss is low; how far they lag differs from run to run, which made
+    single segmentation runs swing by up to 0.1 mIoU. The weights are not
+    touched.
+    """
+    import keras
+
+    layers = [layer for layer in model._flatten_layers()
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    order = np.random.default_rng(seed).permutation(len(images))[:count]
+    try:
+        for k, start in enumerate(range(0, len(order), batch_size)):
+            # moving <- moving * k/(k+1) + batch / (k+1): the running mean.
+            for layer in layers:
+                layer.momentum = k / (k + 1.0)
+            batch = images[order[start:start + batch_size]]
+            model(batch.astype("float32"), training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    return len(layers)
+
+
 def predict_masks(model, images, batch_size=4):
     """Class ids `(N, H, W)` of a segmenter that answers in the canvas
     frame."""
@@ -145,11 +178,14 @@ def uniform_segmenter(deeplab, canvas, size):
     return keras.Model(images, scores, name="uniform_segmenter")
 
 
-def compare_segmenters(config, train, val, prior, size, steps, log=print):
+def compare_segmenters(config, train, val, prior, size, steps, log=print,
+                       precise_bn=True):
     """Trains uniform and LZU DeepLabV3Plus at `size`; returns their mIoU.
 
     Both take canvas images, are trained on canvas masks and answer in the
-    canvas frame; they differ only in how the canvas becomes `size`.
+    canvas frame; they differ only in how the canvas becomes `size`. With
+    `precise_bn`, the batch-norm statistics of both are recomputed on
+    training images before the evaluation (`recalibrate_batch_norm`).
     """
     num_classes = config.num_classes + 1
     canvas = train["images"].shape[1:3]
@@ -165,6 +201,8 @@ def compare_segmenters(config, train, val, prior, size, steps, log=print):
         dataset = segmentation_dataset(train["images"], train["masks"],
                                        config.batch_size, config.seed)
         train_segmenter(model, dataset, steps, config.learning_rate)
+        if precise_bn:
+            recalibrate_batch_norm(model, train["images"], seed=config.seed)
         masks = predict_masks(model, val["images"])
         ious = class_iou(val["masks"], masks, num_classes)
         results[name] = float(np.nanmean(ious))
@@ -230,7 +268,7 @@ def per_seed(rows, seeds):
 
 
 def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
-        log=print, detection=True):
+        log=print, detection=True, precise_bn=True):
     """Runs every comparison for every seed; returns the table rows.
 
     A seed sets the data (a different benchmark draw), the weights and the
@@ -258,7 +296,7 @@ def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
                 row.lzu.append(metrics["LZU"][key])
             if segmentation:
                 miou = compare_segmenters(seeded, train, val, prior, size,
-                                          seg_steps, log)
+                                          seg_steps, log, precise_bn)
                 row = rows.setdefault(
                     ("segmentation", "mIoU", scale),
                     Row("segmentation", "mIoU", scale, size, [], []))
@@ -296,6 +334,12 @@ def main(argv=None):
                         help="uniform floor of LZU's KDE prior relative to "
                              "its peak (larger: a gentler warp; see "
                              "warp_strength.py)")
+    parser.add_argument("--precise-bn", default=True,
+                        action=argparse.BooleanOptionalAction,
+                        help="recompute the segmenters' batch-norm "
+                             "statistics on training images before the "
+                             "evaluation (results before 2026-11-26 ran "
+                             "without)")
     parser.add_argument("--no-segmentation", action="store_true")
     parser.add_argument("--no-detection", action="store_true")
     parser.add_argument("--markdown", help="append the table to this file")
@@ -321,7 +365,7 @@ def main(argv=None):
     began = time.perf_counter()
     rows = run(config, settings["scales"], settings["seg_steps"],
                not args.no_segmentation, args.seeds,
-               detection=not args.no_detection)
+               detection=not args.no_detection, precise_bn=args.precise_bn)
     minutes = (time.perf_counter() - began) / 60
     text = (
         f"## Accuracy: uniform vs LZU{' (--quick)' if args.quick else ''}\n\n"
@@ -331,7 +375,8 @@ def main(argv=None):
         + ("no detection, " if args.no_detection
            else f"{config.steps} detector steps, ")
         + ("no segmentation" if args.no_segmentation
-           else f"{settings['seg_steps']} segmenter steps")
+           else f"{settings['seg_steps']} segmenter steps"
+           + ("" if args.precise_bn else " without precise BN"))
         + f" (batch {config.batch_size}), seeds "
         f"{' '.join(map(str, args.seeds))}, "
         f"{'colour-coded' if config.class_colours else 'shared-palette'} "
