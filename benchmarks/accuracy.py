@@ -115,9 +115,9 @@ def recalibrate_batch_norm(model, images, count=96, batch_size=4, seed=0):
     statistics of weights that kept changing over those steps. After a few
     hundred steps they can lag the weights so far that the model in
     inference mode predicts background everywhere although its training
-    loss is low; how far they lag differs from run to run, which made
-    single segmentation runs swing by up to 0.1 mIoU. The weights are not
-    touched.
+    loss is low; how far they lag differs from run to run, which moved
+    single segmentation runs by up to 0.3 mIoU (`benchmarks/results.md`).
+    The weights are not touched.
     """
     import keras
 
