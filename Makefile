@@ -22,9 +22,7 @@ demo: $(STAMP)
 	$(PY) -m keras_lzu.cli demo
 
 test: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q tests
-	KERAS_BACKEND=jax $(PY) -m pytest -q tests/ops tests/layers -m "not tensorflow_only"
-	KERAS_BACKEND=torch $(PY) -m pytest -q tests/ops tests/layers -m "not tensorflow_only"
+	tests/run_all_backends.sh $(PY)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

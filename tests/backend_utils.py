@@ -46,7 +46,9 @@ def gradient(fn, x):
     if backend == "jax":
         import jax
 
-        return np.asarray(jax.grad(fn)(x))
+        # One compiled program instead of one compile per primitive: the
+        # same gradient, several times faster to get on a CPU.
+        return np.asarray(jax.jit(jax.grad(fn))(x))
     import torch
 
     x = torch.tensor(x, requires_grad=True)
