@@ -12,7 +12,7 @@ every input scale `s` (a fraction of the canvas *side*; the model sees
   between a resize of the canvas and a resize of its class probabilities
   back to the canvas vs the same model wrapped by `keras_lzu.wrap`; both
   are trained on the canvas masks; mIoU over the background and the object
-  classes in the canvas frame.
+  classes, and the IoU of each object class, in the canvas frame.
 
 Scale 1 is the "learn to upsample" case: the uniform model sees the canvas
 as it is, the LZU model a zoomed canvas of the same size (magnified near
@@ -37,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from keras_lzu import demo  # noqa: E402
+from keras_lzu.data import CLASS_NAMES  # noqa: E402
 
 FULL = dict(canvas=(640, 1024), steps=1500, train_images=600, val_images=96,
             seg_steps=800, scales=(0.25, 0.5, 0.75, 1.0))
@@ -180,12 +181,17 @@ def uniform_segmenter(deeplab, canvas, size):
 
 def compare_segmenters(config, train, val, prior, size, steps, log=print,
                        precise_bn=True):
-    """Trains uniform and LZU DeepLabV3Plus at `size`; returns their mIoU.
+    """Trains uniform and LZU DeepLabV3Plus at `size`.
 
     Both take canvas images, are trained on canvas masks and answer in the
     canvas frame; they differ only in how the canvas becomes `size`. With
     `precise_bn`, the batch-norm statistics of both are recomputed on
     training images before the evaluation (`recalibrate_batch_norm`).
+
+    Returns:
+        `{"uniform": metrics, "LZU": metrics}`, each with `"mIoU"` (over
+        the background and the object classes) and `"IoU <class>"` for
+        every object class.
     """
     num_classes = config.num_classes + 1
     canvas = train["images"].shape[1:3]
@@ -205,8 +211,11 @@ def compare_segmenters(config, train, val, prior, size, steps, log=print,
             recalibrate_batch_norm(model, train["images"], seed=config.seed)
         masks = predict_masks(model, val["images"])
         ious = class_iou(val["masks"], masks, num_classes)
-        results[name] = float(np.nanmean(ious))
-        log(f"[accuracy] segmentation, {name}: mIoU {results[name]:.3f}, "
+        results[name] = {"mIoU": float(np.nanmean(ious))}
+        for class_name, iou in zip(CLASS_NAMES, ious[1:]):
+            results[name][f"IoU {class_name}"] = float(iou)
+        log(f"[accuracy] segmentation, {name}: "
+            f"mIoU {results[name]['mIoU']:.3f}, "
             "IoU per class (background first) "
             + " ".join(f"{iou:.3f}" for iou in ious))
     return results
@@ -236,7 +245,18 @@ class Row:
                 f"({self.size[0]}x{self.size[1]}) | "
                 f"{_mean_spread(self.uniform)} | {_mean_spread(self.lzu)} | "
                 f"{_mean_spread(gains, '+.3f')} | {relative} | "
-                f"{int(np.sum(gains > 0))}/{len(gains)} |")
+                f"{int(np.sum(gains > 0))}/{len(gains)} | "
+                f"{_paired_t(gains)} |")
+
+
+def _paired_t(gains):
+    """`t, p` of the two-sided paired t-test of mean gain 0 over the seeds."""
+    if len(gains) < 2 or np.std(gains) == 0:
+        return "n/a"
+    from scipy import stats
+
+    result = stats.ttest_1samp(gains, 0.0)
+    return f"{result.statistic:.2f}, {result.pvalue:.2g}"
 
 
 def _mean_spread(values, spec=".3f"):
@@ -249,8 +269,8 @@ def _mean_spread(values, spec=".3f"):
 
 def format_table(rows):
     lines = ["| task | metric | input scale | uniform | LZU | gain "
-             "(paired) | relative | LZU ahead (seeds) |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+             "(paired) | relative | LZU ahead (seeds) | paired t, p |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|"]
     lines += [row.cells() for row in rows]
     return "\n".join(lines)
 
@@ -295,13 +315,14 @@ def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
                 row.uniform.append(metrics["uniform"][key])
                 row.lzu.append(metrics["LZU"][key])
             if segmentation:
-                miou = compare_segmenters(seeded, train, val, prior, size,
-                                          seg_steps, log, precise_bn)
-                row = rows.setdefault(
-                    ("segmentation", "mIoU", scale),
-                    Row("segmentation", "mIoU", scale, size, [], []))
-                row.uniform.append(miou["uniform"])
-                row.lzu.append(miou["LZU"])
+                scores = compare_segmenters(seeded, train, val, prior, size,
+                                            seg_steps, log, precise_bn)
+                for key in scores["uniform"]:
+                    row = rows.setdefault(
+                        ("segmentation", key, scale),
+                        Row("segmentation", key, scale, size, [], []))
+                    row.uniform.append(scores["uniform"][key])
+                    row.lzu.append(scores["LZU"][key])
             # The per-seed values go to the log after every seed, so an
             # interrupted run keeps them (the table only has mean +- std).
             log(f"[accuracy] seed {seed}, scale {scale:g}:\n"

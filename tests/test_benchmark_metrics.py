@@ -41,3 +41,20 @@ def test_recalibrate_batch_norm_sets_the_average_batch_statistics():
         keras.ops.convert_to_numpy(norm.moving_variance),
         np.mean(variances, axis=0), rtol=1e-4)
     assert norm.momentum == 0.99
+
+
+def test_table_rows_give_the_paired_gain_and_its_t_test():
+    from scipy import stats
+
+    uniform = [0.50, 0.60, 0.55, 0.40]
+    lzu = [0.56, 0.61, 0.60, 0.38]
+    row = accuracy.Row("segmentation", "mIoU", 0.5, (320, 512), uniform, lzu)
+    cells = [c.strip() for c in row.cells().strip("|").split("|")]
+    gains = np.subtract(lzu, uniform)
+    expected = stats.ttest_rel(lzu, uniform)
+    assert cells[5] == f"{gains.mean():+.3f} +- {gains.std(ddof=1):.3f}"
+    assert cells[7] == "3/4"
+    t, p = (float(v) for v in cells[8].split(","))
+    np.testing.assert_allclose(t, expected.statistic, rtol=1e-2)
+    np.testing.assert_allclose(p, expected.pvalue, rtol=5e-2)
+    assert accuracy.Row("detection", "AP", 1, (8, 8), [0.3], [0.4]).cells().endswith("| n/a |")
