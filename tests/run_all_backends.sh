@@ -19,7 +19,7 @@ trap 'kill "$others" 2>/dev/null; rm -rf "$logs"' EXIT
 ) &
 others=$!
 
-KERAS_BACKEND=tensorflow "$python" -m pytest -q tests
+KERAS_BACKEND=tensorflow "$python" -m pytest -q --durations=15 tests
 status=$?
 wait "$others"
 
