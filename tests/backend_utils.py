@@ -46,8 +46,8 @@ def gradient(fn, x):
     if backend == "jax":
         import jax
 
-        # One compiled program instead of one compile per primitive: the
-        # same gradient, several times faster to get on a CPU.
+        # One compiled program instead of one XLA compile per primitive
+        # (eager JAX): the same gradient, about 1.4x faster to get on a CPU.
         return np.asarray(jax.jit(jax.grad(fn))(x))
     import torch
 

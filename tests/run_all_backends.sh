@@ -7,6 +7,7 @@
 set -u
 python=${1:-python}
 logs=$(mktemp -d)
+others=
 trap 'kill "$others" 2>/dev/null; rm -rf "$logs"' EXIT
 
 (
