@@ -57,4 +57,5 @@ def test_table_rows_give_the_paired_gain_and_its_t_test():
     t, p = (float(v) for v in cells[8].split(","))
     np.testing.assert_allclose(t, expected.statistic, rtol=1e-2)
     np.testing.assert_allclose(p, expected.pvalue, rtol=5e-2)
-    assert accuracy.Row("detection", "AP", 1, (8, 8), [0.3], [0.4]).cells().endswith("| n/a |")
+    single_seed = accuracy.Row("detection", "AP", 1, (8, 8), [0.3], [0.4])
+    assert single_seed.cells().endswith("| n/a |")
