@@ -1,0 +1,38 @@
+"""Optional dependencies: which pip extra of keras-lzu provides them.
+
+A module that needs an optional package imports it with `import_optional`,
+so that a missing package is reported as the `pip install` line that adds
+it, not as a bare `ModuleNotFoundError` deep in a traceback.
+"""
+
+import importlib
+
+
+def import_optional(module, extra, purpose):
+    """Imports `module`, or raises an ImportError naming the extra to install.
+
+    Args:
+        module: dotted module name, e.g. `"pycocotools.cocoeval"`.
+        extra: the keras-lzu extra that installs it, e.g. `"eval"`.
+        purpose: what needs it, for the message, e.g. `"COCO evaluation"`.
+
+    Returns:
+        The imported module.
+
+    Raises:
+        ImportError: the module (or one it imports) is missing; the message
+            says `pip install 'keras-lzu[<extra>]'`.
+
+    Example:
+
+    >>> import_optional("json", "eval", "reading JSON").__name__
+    'json'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        missing = getattr(error, "name", None) or module
+        raise ImportError(
+            f"{purpose} needs the optional package {missing!r}, which is not "
+            f"installed: pip install 'keras-lzu[{extra}]'"
+        ) from error
