@@ -235,7 +235,7 @@ def _checked_detections(detections, dataset):
     category_ids = {c["id"] for c in dataset["categories"]}
     results = []
     for index, detection in enumerate(detections):
-        where = f"`detections[{index}]`"
+        where = f"detections[{index}]"
         if not isinstance(detection, dict):
             raise ValueError(f"{where} is not a dict: {detection!r}.")
         missing = {"image_id", "category_id", "bbox", "score"} - set(detection)
