@@ -8,6 +8,11 @@ it, not as a bare `ModuleNotFoundError` deep in a traceback.
 import importlib
 
 
+class MissingExtraError(ImportError):
+    """An optional package is missing; the message names the extra that
+    installs it. `lzu` prints it instead of a traceback."""
+
+
 def import_optional(module, extra, purpose):
     """Imports `module`, or raises an ImportError naming the extra to install.
 
@@ -20,8 +25,8 @@ def import_optional(module, extra, purpose):
         The imported module.
 
     Raises:
-        ImportError: the module (or one it imports) is missing; the message
-            says `pip install 'keras-lzu[<extra>]'`.
+        MissingExtraError: an ImportError: the module (or one it imports)
+            is missing; the message says `pip install 'keras-lzu[<extra>]'`.
 
     Example:
 
@@ -32,7 +37,7 @@ def import_optional(module, extra, purpose):
         return importlib.import_module(module)
     except ImportError as error:
         missing = getattr(error, "name", None) or module
-        raise ImportError(
+        raise MissingExtraError(
             f"{purpose} needs the optional package {missing!r}, which is not "
             f"installed: pip install 'keras-lzu[{extra}]'"
         ) from error
