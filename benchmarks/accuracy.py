@@ -151,6 +151,22 @@ def predict_masks(model, images, batch_size=4):
     return np.concatenate(masks)
 
 
+def mask_scores(truth, predicted, class_names):
+    """`{"mIoU", "IoU <class>" for every class but the first (background)}`
+    of predicted masks (`keras_lzu.evaluation.SegmentationMetrics`).
+
+    A class in neither `truth` nor `predicted` has no IoU: NaN, which keeps
+    the per-seed lists of the table aligned and is not in the mIoU.
+    """
+    metrics = SegmentationMetrics(len(class_names), class_names)
+    metrics.update(truth, predicted)
+    scores = metrics.result()
+    results = {"mIoU": scores["mIoU"]}
+    for name in class_names[1:]:
+        results[f"IoU {name}"] = scores["per_class"].get(name, float("nan"))
+    return results
+
+
 def uniform_segmenter(deeplab, canvas, size):
     """`deeplab` between a bilinear resize of the canvas to `size` and a
     bilinear resize of its class probabilities back to the canvas.
@@ -200,18 +216,10 @@ def compare_segmenters(config, train, val, prior, size, steps, log=print,
         train_segmenter(model, dataset, steps, config.learning_rate)
         if precise_bn:
             recalibrate_batch_norm(model, train["images"], seed=config.seed)
-        metrics = SegmentationMetrics(num_classes, class_names)
-        metrics.update(val["masks"], predict_masks(model, val["images"]))
-        scores = metrics.result()
-        results[name] = {"mIoU": scores["mIoU"]}
-        # A class in neither the truth nor the predictions has no IoU; NaN
-        # keeps the per-seed lists of the table aligned.
-        for class_name in class_names[1:]:
-            results[name][f"IoU {class_name}"] = scores["per_class"].get(
-                class_name, float("nan"))
+        results[name] = mask_scores(
+            val["masks"], predict_masks(model, val["images"]), class_names)
         log(f"[accuracy] segmentation, {name}: "
-            f"mIoU {scores['mIoU']:.3f}, IoU per class "
-            + " ".join(f"{k} {v:.3f}" for k, v in scores["per_class"].items()))
+            + ", ".join(f"{k} {v:.3f}" for k, v in results[name].items()))
     return results
 
 

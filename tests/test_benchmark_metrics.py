@@ -6,6 +6,20 @@ import numpy as np
 from benchmarks import accuracy
 
 
+def test_mask_scores_match_counting_pixels():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, size=(2, 5, 7))
+    predicted = rng.integers(0, 3, size=(2, 5, 7))
+    # Class 3 ("d") is in neither map: NaN, not 0, and not in the mean.
+    scores = accuracy.mask_scores(truth, predicted, ["bg", "b", "c", "d"])
+    ious = [np.sum((truth == k) & (predicted == k))
+            / np.sum((truth == k) | (predicted == k)) for k in range(3)]
+    assert list(scores) == ["mIoU", "IoU b", "IoU c", "IoU d"]
+    np.testing.assert_allclose(scores["mIoU"], np.mean(ious))
+    np.testing.assert_allclose([scores["IoU b"], scores["IoU c"]], ious[1:])
+    assert np.isnan(scores["IoU d"])
+
+
 def test_recalibrate_batch_norm_sets_the_average_batch_statistics():
     rng = np.random.default_rng(1)
     images = rng.normal(2.0, 3.0, size=(12, 4, 4, 3)).astype("float32")
