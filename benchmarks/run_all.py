@@ -92,7 +92,8 @@ def record_run(name, section, ok, stamp, results=RESULTS, runs_dir=RUNS):
     path = os.path.join(runs_dir, f"{name}.md")
     previous = _read(path)
     if previous is None:
-        previous = f"# `{name}` runs\n\nSections appended by `benchmarks/run_all.py`.\n"
+        previous = (f"# `{name}` runs\n\n"
+                    "Sections appended by `benchmarks/run_all.py`.\n")
     _write_atomically(path, previous.rstrip("\n") + "\n\n"
                       + f"<!-- make bench, {stamp} -->\n" + section.strip()
                       + "\n")
