@@ -183,26 +183,35 @@ class PredictionCore:
         return response
 
     def model_status(self, request):
-        """Answers a `GetModelStatusRequest` like TF Serving."""
-        versions = self.repository.versions(request.model_spec.name)
+        """Answers a `GetModelStatusRequest` like TF Serving: loaded
+        versions are `AVAILABLE`, versions that did not load `END` with
+        their error."""
+        name = request.model_spec.name
+        available = self.repository.versions(name)
+        failures = self.repository.failures(name)
         if request.model_spec.HasField("version"):
             wanted = request.model_spec.version.value
-            if wanted not in versions:
+            if wanted not in available and wanted not in failures:
                 raise not_found(
-                    f"Could not find version {wanted} of model "
-                    f"'{request.model_spec.name}'."
+                    f"Could not find version {wanted} of model '{name}'."
                 )
-            versions = {wanted: versions[wanted]}
+            reported = {wanted}
         elif request.model_spec.version_label:
-            versions = {
-                self.repository.find(request.model_spec).version: None
-            }
+            reported = {self.repository.find(request.model_spec).version}
+        else:
+            reported = set(available) | set(failures)
         response = get_model_status_pb2.GetModelStatusResponse()
-        for version in sorted(versions):
+        states = get_model_status_pb2.ModelVersionStatus
+        for version in sorted(reported):
             status = response.model_version_status.add()
             status.version = version
-            status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-            status.status.error_code = 0
+            if version in available:
+                status.state = states.AVAILABLE
+                status.status.error_code = 0
+            else:
+                status.state = states.END
+                status.status.error_code = failures[version].code
+                status.status.error_message = failures[version].message
         return response
 
 
