@@ -173,7 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, method, body):
         match = _PATH.match(self.path.split("?", 1)[0])
         if match is None:
-            raise not_found(f"Malformed request: {method} {shorten(self.path)}")
+            raise not_found(
+                f"Malformed request: {method} {shorten(self.path)}")
         model_spec = model_pb2.ModelSpec(name=match["name"])
         if match["version"] is not None:
             model_spec.version.value = int(match["version"])
@@ -188,7 +189,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._metadata(model_spec)
         if method == "POST" and action == ":predict":
             return self._predict(model_spec, body)
-        raise not_found(f"Malformed request: {method} {shorten(self.path)}")
+        raise not_found(
+            f"Malformed request: {method} {shorten(self.path)}")
 
     def _metadata(self, model_spec):
         request = get_model_metadata_pb2.GetModelMetadataRequest(
