@@ -47,7 +47,8 @@ def start_rest_server(core, host, port, max_body_bytes, timeout_seconds,
         host, port: where to listen (port 0 picks a free one).
         max_body_bytes: largest request body.
         timeout_seconds: a connection that sends nothing for this long
-            (idle between requests, or stalled within one) is closed.
+            (idle between requests, or stalled within one) is closed, and
+            an answer not sent within this long is cut off.
         max_connections: connections served at once; more wait to be
             accepted until one closes.
 
@@ -107,8 +108,8 @@ class _BoundedHTTPServer(HTTPServer):
 
     def handle_error(self, request, client_address):
         # A client that hangs up or stalls mid-answer is not a server error.
-        log.info("REST connection from %s ended with an error",
-                 client_address[0], exc_info=True)
+        log.debug("REST connection from %s ended with an error",
+                  client_address[0], exc_info=True)
 
     def shutdown(self):
         self._closing.set()
