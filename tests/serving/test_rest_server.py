@@ -49,6 +49,19 @@ def test_idle_connection_is_closed_after_the_timeout(rest_server):
         assert time.monotonic() - began < TIMEOUT_SECONDS + 3
 
 
+def test_stalled_request_body_is_answered_and_closed(rest_server):
+    with socket.create_connection(_address(rest_server), timeout=10) as sock:
+        sock.sendall(b"POST /v1/models/detector:predict HTTP/1.1\r\n"
+                     b"Host: x\r\nContent-Length: 100\r\n\r\n{\"inputs\"")
+        began = time.monotonic()
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+        assert time.monotonic() - began < TIMEOUT_SECONDS + 3
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b"did not arrive" in reply
+
+
 def test_connections_over_the_bound_wait_without_a_thread(rest_server):
     before = threading.active_count()
     idle = [socket.create_connection(_address(rest_server))
