@@ -23,6 +23,11 @@ def lzu_cases(separable):
     def zoom(images, grid):
         return lzu_ops.zoom(images, grid, ZOOMED, separable=separable)
 
+    def antialiased_zoom(images, grid):
+        return lzu_ops.zoom(
+            images, grid, ZOOMED, separable=separable, antialias=True
+        )
+
     def inverse(grid):
         return inversion.invert_grid(grid, separable=separable)
 
@@ -30,14 +35,23 @@ def lzu_cases(separable):
         shared = inversion.invert_grid(grid, separable=separable)
         return [sampling.unzoom_with_inverse(f, shared) for f in pyramid]
 
+    def antialiased_unzoom(pyramid, grid):
+        shared = inversion.invert_grid(grid, separable=separable)
+        return [
+            sampling.unzoom_with_inverse(f, shared, antialias=True)
+            for f in pyramid
+        ]
+
     def inverse_at_pixels(grid, points):
         shared = inversion.invert_grid(grid, separable=separable)
         return inversion.apply_inverse(shared, points)
 
     return {
         "zoom": zoom,
+        "zoom, antialias": antialiased_zoom,
         "inverse": inverse,
         "unzoom (5 levels)": unzoom,
+        "unzoom (5 levels), antialias": antialiased_unzoom,
         "inverse at all level pixels": inverse_at_pixels,
     }
 
@@ -59,7 +73,9 @@ def case_arguments(images, grid, pyramid, points):
     """`{name: args}` for the cases of `lzu_cases`."""
     return {
         "zoom": (images, grid),
+        "zoom, antialias": (images, grid),
         "inverse": (grid,),
         "unzoom (5 levels)": (pyramid, grid),
+        "unzoom (5 levels), antialias": (pyramid, grid),
         "inverse at all level pixels": (grid, points),
     }

@@ -156,3 +156,136 @@ def separable_grid(saliency, grid_shape, fwhm, anti_crop):
     xs = axis(saliency.sum(axis=0), gw)
     ys = axis(saliency.sum(axis=1), gh)
     return np.stack(np.meshgrid(xs, ys), axis=-1)
+
+
+def box_average(image, x_windows, y_windows, margin=2):
+    """Exact means of the pixel squares of `(H, W, C)`, edge-replicated,
+    over rectangles: `x_windows`, `y_windows` are `(lo, hi)` pairs of
+    arrays of one shape `S` in edge units (pixel `k` spans `[k, k + 1]`),
+    at most `margin` pixels outside the image. Returns `S + (C,)`.
+
+    The integral of a function constant on unit squares from the origin to
+    `(x, y)` is bilinear between integer points, so it is the bilinear
+    interpolation of the float64 summed-area table.
+    """
+    image = np.pad(
+        image.astype("float64"), ((margin, margin), (margin, margin), (0, 0)),
+        mode="edge",
+    )
+    table = np.zeros((image.shape[0] + 1, image.shape[1] + 1, image.shape[2]))
+    table[1:, 1:] = image.cumsum(0).cumsum(1)
+    (x0, x1), (y0, y1) = (
+        (np.asarray(lo, "float64") + margin, np.asarray(hi, "float64") + margin)
+        for lo, hi in (x_windows, y_windows)
+    )
+    for bounds, size in (((x0, x1), image.shape[1]), ((y0, y1), image.shape[0])):
+        assert min(b.min() for b in bounds) >= 0
+        assert max(b.max() for b in bounds) <= size
+
+    def integral(x, y):
+        return np.stack(
+            [
+                ndimage.map_coordinates(table[..., c], [y, x], order=1)
+                for c in range(table.shape[-1])
+            ],
+            axis=-1,
+        )
+
+    total = integral(x1, y1) - integral(x0, y1) - integral(x1, y0) + integral(x0, y0)
+    return total / ((x1 - x0) * (y1 - y0))[..., None]
+
+
+def footprint_windows(corners, centres, image_size):
+    """The windows of the anti-aliasing convention, in edge units: per
+    axis, from the mean of the mapped corners on each side of a cell,
+    widened to contain the pixel centred on the mapped cell centre.
+
+    Args:
+        corners: `(H' + 1, W' + 1, 2)` normalized mapped cell corners.
+        centres: `(H', W', 2)` normalized mapped cell centres.
+        image_size: `(H, W)` of the image averaged.
+    """
+    height, width = image_size
+    x = corners[..., 0] * width
+    y = corners[..., 1] * height
+    left = (x[:-1, :-1] + x[1:, :-1]) / 2
+    right = (x[:-1, 1:] + x[1:, 1:]) / 2
+    top = (y[:-1, :-1] + y[:-1, 1:]) / 2
+    bottom = (y[1:, :-1] + y[1:, 1:]) / 2
+    cx = centres[..., 0] * width
+    cy = centres[..., 1] * height
+    return (
+        (np.minimum(left, cx - 0.5), np.maximum(right, cx + 0.5)),
+        (np.minimum(top, cy - 0.5), np.maximum(bottom, cy + 0.5)),
+    )
+
+
+def edge_lattice(height, width):
+    xs, ys = np.meshgrid(
+        np.arange(width + 1) / width, np.arange(height + 1) / height
+    )
+    return np.stack([xs, ys], axis=-1)
+
+
+def antialiased_zoom(image, grid, size):
+    """Anti-aliased zoom of one `(H, W, C)` image by its definition."""
+    corners = warp(grid, edge_lattice(*size))
+    centres = warp(grid, lattice(*size))
+    return box_average(
+        image, *footprint_windows(corners, centres, image.shape[:2])
+    )
+
+
+def antialiased_unzoom(features, grid, size, invert):
+    """Anti-aliased unzoom of one `(h', w', C)` feature map by its
+    definition, with the inverse `invert(grid, points)`."""
+    corners = invert(grid, edge_lattice(*size))
+    centres = invert(grid, lattice(*size))
+    return box_average(
+        features, *footprint_windows(corners, centres, features.shape[:2])
+    )
+
+
+def footprint_mean(image, mapping, size, samples=16):
+    """Mean of the pixel squares of `(H, W, C)` over the exact footprint of
+    every cell of a `size` lattice under `mapping` (normalized `(..., 2)`
+    points to normalized points), by brute force: each cell is cut into
+    `samples x samples` sub-cells, each mapped to a small quad and
+    integrated exactly over the rectangle between the means of its corners
+    on each side, weighted by the quad's area (shoelace formula).
+
+    Returns:
+        `(H', W', C)` means and `(H', W', 2)` the width and height, in input
+        pixels, of each cell's footprint (between the means of its mapped
+        corners on each side).
+    """
+    height, width = image.shape[:2]
+    scale = np.array([width, height], "float64")
+    corners = mapping(edge_lattice(size[0] * samples, size[1] * samples))
+    corners = corners * scale
+    p00, p10 = corners[:-1, :-1], corners[:-1, 1:]
+    p11, p01 = corners[1:, 1:], corners[1:, :-1]
+    quad = [p00, p10, p11, p01]
+    area = 0.5 * np.abs(sum(
+        a[..., 0] * b[..., 1] - b[..., 0] * a[..., 1]
+        for a, b in zip(quad, quad[1:] + quad[:1])
+    ))
+    means = box_average(
+        image,
+        ((p00[..., 0] + p01[..., 0]) / 2, (p10[..., 0] + p11[..., 0]) / 2),
+        ((p00[..., 1] + p10[..., 1]) / 2, (p01[..., 1] + p11[..., 1]) / 2),
+    )
+    blocks = (size[0], samples, size[1], samples)
+    total = (means * area[..., None]).reshape(*blocks, -1).sum(axis=(1, 3))
+    result = total / area.reshape(blocks).sum(axis=(1, 3))[..., None]
+    cells = corners[::samples, ::samples]
+    extent = np.stack(
+        [
+            (cells[:-1, 1:, 0] + cells[1:, 1:, 0] - cells[:-1, :-1, 0]
+             - cells[1:, :-1, 0]) / 2,
+            (cells[1:, :-1, 1] + cells[1:, 1:, 1] - cells[:-1, :-1, 1]
+             - cells[:-1, 1:, 1]) / 2,
+        ],
+        axis=-1,
+    )
+    return result, extent

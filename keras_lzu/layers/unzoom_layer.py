@@ -12,8 +12,12 @@ class UnzoomLayer(keras.layers.Layer):
 
     Output pixel centre `v` samples the features at `T^-1(v)`, the inverse
     of the grid's piecewise-bilinear warp, clamped to its range
-    (ARCHITECTURE.md section 2). Feed it the forward grid, or the output of
-    `InvertGrid` to share one inversion between several feature levels.
+    (ARCHITECTURE.md section 2). With `antialias=True` every output pixel is
+    instead the mean of the features over its footprint (its cell mapped
+    through `T^-1`, at least one feature pixel wide): an area average where
+    the zoom had magnified, the same bilinear sample elsewhere. Feed it the
+    forward grid, or the output of `InvertGrid` to share one inversion
+    between several feature levels.
 
     >>> features = keras.Input((60, 80, 16))
     >>> grid = keras.Input((31, 51, 2), batch_size=1)
@@ -27,6 +31,10 @@ class UnzoomLayer(keras.layers.Layer):
         separable: bool, used when the second input is a grid: `True`
             inverts per axis (exact for separable grids), `False` inverts any
             grid. An `InvertGrid` output carries its own choice.
+        antialias: bool, default `False`. `True` averages over each output
+            pixel's footprint (see `keras_lzu.ops.unzoom`): exact for
+            separable inverses; for general ones footprints taller than 3
+            feature rows are approximated.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -37,7 +45,9 @@ class UnzoomLayer(keras.layers.Layer):
         `(B, height, width, C)` features in the uniform layout.
     """
 
-    def __init__(self, output_size=None, separable=False, **kwargs):
+    def __init__(
+        self, output_size=None, separable=False, antialias=False, **kwargs
+    ):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.output_size = (
@@ -46,6 +56,7 @@ class UnzoomLayer(keras.layers.Layer):
             else validation.size_pair(output_size, "output_size")
         )
         self.separable = bool(separable)
+        self.antialias = bool(antialias)
 
     def call(self, inputs):
         features, grid_or_inverse = _unpack_pair(
@@ -58,7 +69,7 @@ class UnzoomLayer(keras.layers.Layer):
                 grid_or_inverse, separable=self.separable
             )
         unzoomed = sampling.unzoom_with_inverse(
-            features, inverse, self.output_size
+            features, inverse, self.output_size, antialias=self.antialias
         )
         return keras.ops.cast(unzoomed, self.compute_dtype)
 
@@ -73,6 +84,7 @@ class UnzoomLayer(keras.layers.Layer):
             {
                 "output_size": self.output_size,
                 "separable": self.separable,
+                "antialias": self.antialias,
             }
         )
         return config

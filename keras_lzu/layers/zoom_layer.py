@@ -10,8 +10,12 @@ class ZoomLayer(keras.layers.Layer):
 
     Output pixel `(r, c)` samples the image at the grid's warp of its centre
     (ARCHITECTURE.md section 2). With the identity grid the layer is a plain
-    bilinear resize. The resampling runs in float32 whatever the dtype policy;
-    the result is cast to the layer's compute dtype.
+    bilinear resize. With `antialias=True` every output pixel is instead the
+    mean of the image over its footprint (the cell it covers, mapped through
+    the warp, at least one input pixel wide): an area average where the warp
+    shrinks the image, the same bilinear sample where it magnifies. The
+    resampling runs in float32 whatever the dtype policy; the result is cast
+    to the layer's compute dtype.
 
     >>> images = keras.Input((240, 320, 3))
     >>> grid = SaliencyGrid(mode="fixed")(images)
@@ -23,6 +27,10 @@ class ZoomLayer(keras.layers.Layer):
         separable: bool. `True` uses the fast separable sampler, exact for
             separable grids (the default of `SaliencyGrid`). `False` is exact
             for any grid.
+        antialias: bool, default `False`. `True` averages over each output
+            pixel's footprint (see `keras_lzu.ops.zoom`): exact with
+            `separable=True`; for general grids footprints taller than 3
+            input rows are approximated.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -33,16 +41,21 @@ class ZoomLayer(keras.layers.Layer):
         `(B, output_height, output_width, C)` zoomed images.
     """
 
-    def __init__(self, output_size, separable=False, **kwargs):
+    def __init__(self, output_size, separable=False, antialias=False, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.output_size = validation.size_pair(output_size, "output_size")
         self.separable = bool(separable)
+        self.antialias = bool(antialias)
 
     def call(self, inputs):
         images, grid = _unpack_pair(inputs, "ZoomLayer", "[images, grid]")
         zoomed = lzu_ops.zoom(
-            images, grid, self.output_size, separable=self.separable
+            images,
+            grid,
+            self.output_size,
+            separable=self.separable,
+            antialias=self.antialias,
         )
         return keras.ops.cast(zoomed, self.compute_dtype)
 
@@ -53,7 +66,11 @@ class ZoomLayer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"output_size": self.output_size, "separable": self.separable}
+            {
+                "output_size": self.output_size,
+                "separable": self.separable,
+                "antialias": self.antialias,
+            }
         )
         return config
 

@@ -6,25 +6,38 @@ location `(x, y)` of a `(H, W)` tensor is sampled bilinearly at pixel
 coordinates `(x W - .5, y H - .5)`, clamped to the border (edge replicate).
 
 Both ops come in a separable form (two 1-D gathers, the fast path) and a
-general form (a 4-tap gather per output pixel). Everything is static-shape
-`keras.ops` code: it compiles under XLA and JAX `jit`, with unknown batch
-sizes, and for images of unknown height and width.
+general form (a 4-tap gather per output pixel). With `antialias=True` each
+output pixel is instead the mean of the input over its footprint, the cell
+`[c / W', (c + 1) / W'] x [r / H', (r + 1) / H']` mapped through the warp
+(by `T` for zoom, by `T^-1` for unzoom), widened along each axis to at least
+the input pixel around the point-sampled location: bilinear sampling where
+the map magnifies, an area average where it compresses (see
+`keras_lzu.ops.footprints`). Separable grids map cells to rectangles, which
+are averaged exactly; for general grids the footprint is approximated by
+the rectangle between the means of its mapped corners on each side.
+Everything is static-shape `keras.ops` code: it compiles under XLA and JAX
+`jit`, with unknown batch sizes, and for images of unknown height and width.
 """
 
 import numpy as np
 from keras import ops
 
+from keras_lzu.ops import footprints
 from keras_lzu.ops import grids
 from keras_lzu.ops import inversion
 from keras_lzu.ops import validation
 
 
-def zoom(images, grid, output_size, separable=False):
+def zoom(images, grid, output_size, separable=False, antialias=False):
     """Resamples images through a warp grid into `output_size`.
 
     With the identity grid this is a plain bilinear resize with half-pixel
     centres, edge clamping and no antialiasing: TensorFlow's
     `image.resize(images, output_size, "bilinear", antialias=False)`.
+    With `antialias=True` every output pixel averages the image over its
+    cell's footprint where the warp shrinks the image; with the identity
+    grid that is `image.resize(..., method="area")` along axes that shrink
+    and the bilinear resize along axes that grow.
 
     Args:
         images: `(B, H, W, C)` tensor. Integer images are converted to
@@ -35,6 +48,12 @@ def zoom(images, grid, output_size, separable=False):
         separable: bool. `True` uses the grid's marginals and two 1-D gathers;
             exact for separable grids (such as `saliency_to_grid(...,
             separable=True)` makes). `False` (default) is exact for any grid.
+        antialias: bool. `True` averages over each output pixel's
+            footprint: exactly with `separable=True`; with `separable=False`
+            over the rectangle between its mapped corners, exactly up to 3
+            input rows high and approximately above (see
+            `keras_lzu.ops.footprints`). `False` (default) samples one
+            bilinear tap per output pixel.
 
     Returns:
         `(B, H', W', C)` zoomed images.
@@ -51,18 +70,38 @@ def zoom(images, grid, output_size, separable=False):
     if separable:
         x_knots = ops.mean(grid[..., 0], axis=1)
         y_knots = ops.mean(grid[..., 1], axis=2)
-        xs = _to_pixel_axis(grids.interpolate_knots(x_knots, width), in_width)
-        ys = _to_pixel_axis(grids.interpolate_knots(y_knots, height), in_height)
-        return sample_separable(images, xs, ys)
+        xs = grids.interpolate_knots(x_knots, width)
+        ys = grids.interpolate_knots(y_knots, height)
+        if antialias:
+            return _average_separable(
+                images,
+                (_knots_at_edges(x_knots, width), xs),
+                (_knots_at_edges(y_knots, height), ys),
+            )
+        return sample_separable(
+            images,
+            _to_pixel_axis(xs, in_width),
+            _to_pixel_axis(ys, in_height),
+        )
     locations = grids.upsample_grid(grid, (height, width))
+    if antialias:
+        corners = grids.interpolate_grid(
+            grid, ops.reshape(_lattice(_edges(width), _edges(height)), (1, -1, 2))
+        )
+        corners = ops.reshape(corners, (-1, height + 1, width + 1, 2))
+        return _average_cells(images, corners, locations)
     return sample_general(images, _to_pixels(locations, in_height, in_width))
 
 
-def unzoom(features, grid, output_size=None, separable=False):
+def unzoom(
+    features, grid, output_size=None, separable=False, antialias=False
+):
     """Resamples features of a zoomed image back to the uniform layout.
 
     Output pixel centre `v` samples the features at `T^-1(v)`, where `T` is
-    the piecewise-bilinear warp of `grid` (clamped to its range).
+    the piecewise-bilinear warp of `grid` (clamped to its range). With
+    `antialias=True` every output pixel averages the features over its
+    cell's footprint `T^-1(cell)` where the zoom had magnified.
 
     Args:
         features: `(B, h', w', C)` features computed on the zoomed image.
@@ -70,16 +109,19 @@ def unzoom(features, grid, output_size=None, separable=False):
         output_size: `(h, w)`; defaults to the features' own spatial size.
         separable: bool. `True` selects the per-axis inversion (exact for
             separable grids); `False` (default) inverts any grid.
+        antialias: bool. `True` averages over each output pixel's
+            footprint, as in `zoom` (exact for separable inverses).
+            `False` (default) samples one bilinear tap per output pixel.
 
     Returns:
         `(B, h, w, C)` unzoomed features.
     """
     grid = ops.convert_to_tensor(grid)
     inverse = inversion.invert_grid(grid, separable=separable)
-    return unzoom_with_inverse(features, inverse, output_size)
+    return unzoom_with_inverse(features, inverse, output_size, antialias)
 
 
-def unzoom_with_inverse(features, inverse, output_size=None):
+def unzoom_with_inverse(features, inverse, output_size=None, antialias=False):
     """`unzoom` with an inverse precomputed by `invert_grid`.
 
     Lets several feature levels share one inversion of the same grid.
@@ -101,8 +143,15 @@ def unzoom_with_inverse(features, inverse, output_size=None):
     height, width = validation.size_pair(output_size, "output_size")
     in_height, in_width = _spatial_dims(features)
     if inversion.is_separable_inverse(inverse):
-        u_x = inversion.invert_knots(inverse["x_knots"], _centres(width)[None])
-        u_y = inversion.invert_knots(inverse["y_knots"], _centres(height)[None])
+        x_knots, y_knots = inverse["x_knots"], inverse["y_knots"]
+        u_x = inversion.invert_knots(x_knots, _centres(width)[None])
+        u_y = inversion.invert_knots(y_knots, _centres(height)[None])
+        if antialias:
+            return _average_separable(
+                features,
+                (inversion.invert_knots(x_knots, _edges(width)[None]), u_x),
+                (inversion.invert_knots(y_knots, _edges(height)[None]), u_y),
+            )
         return sample_separable(
             features,
             _to_pixel_axis(u_x, in_width),
@@ -111,7 +160,57 @@ def unzoom_with_inverse(features, inverse, output_size=None):
     locations = inversion.apply_inverse_on_lattice(
         inverse, _centres(width), _centres(height)
     )
+    if antialias:
+        corners = inversion.apply_inverse_on_lattice(
+            inverse, _edges(width), _edges(height)
+        )
+        return _average_cells(features, corners, locations)
     return sample_general(features, _to_pixels(locations, in_height, in_width))
+
+
+def _average_separable(images, x_cells, y_cells):
+    """Footprint means for separable warps.
+
+    Args:
+        images: `(B, H, W, C)` float tensor.
+        x_cells: `(edges, centres)`: the normalized input x of the `W' + 1`
+            column edges `(Bg, W' + 1)` and of the `W'` column centres
+            `(Bg, W')` of the output.
+        y_cells: the same for the output rows.
+    """
+    in_height, in_width = _spatial_dims(images)
+
+    def windows(cells, size):
+        edges, centres = cells
+        return footprints.window(edges[:, :-1], edges[:, 1:], centres, size)
+
+    return footprints.average_separable(
+        images, windows(x_cells, in_width), windows(y_cells, in_height)
+    )
+
+
+def _average_cells(images, corners, centres):
+    """Footprint means for general warps: each output cell's footprint is
+    approximated by the rectangle between the means of its mapped corners
+    on each side (exact when the warp is separable).
+
+    Args:
+        images: `(B, H, W, C)` float tensor.
+        corners: `(Bg, H' + 1, W' + 1, 2)` normalized input locations of the
+            output pixels' corners.
+        centres: `(Bg, H', W', 2)` the same of their centres.
+    """
+    in_height, in_width = _spatial_dims(images)
+    x, y = corners[..., 0], corners[..., 1]
+    left = 0.5 * (x[:, :-1, :-1] + x[:, 1:, :-1])
+    right = 0.5 * (x[:, :-1, 1:] + x[:, 1:, 1:])
+    top = 0.5 * (y[:, :-1, :-1] + y[:, :-1, 1:])
+    bottom = 0.5 * (y[:, 1:, :-1] + y[:, 1:, 1:])
+    return footprints.average_general(
+        images,
+        footprints.window(left, right, centres[..., 0], in_width),
+        footprints.window(top, bottom, centres[..., 1], in_height),
+    )
 
 
 # Images with at most this many channels are sampled along columns through
@@ -162,15 +261,9 @@ def _interpolate_rows(images, ys, in_height):
     """Linear interpolation between the rows of `(B, H, W, C)` images at
     pixel row coordinates `ys` `(Bg, H')`: `(B, H', W, C)`."""
     y0, y1, wy = _taps(ys, in_height)
-    wy = wy[..., None, None]
-    if ys.shape[0] == 1:
-        top = ops.take(images, y0[0], axis=1)
-        bottom = ops.take(images, y1[0], axis=1)
-    else:
-        rows = _flatten_rows(images)
-        top = _unflatten_rows(grids.gather_cells(rows, y0), images)
-        bottom = _unflatten_rows(grids.gather_cells(rows, y1), images)
-    return top + wy * (bottom - top)
+    top = footprints.take_rows(images, y0)
+    bottom = footprints.take_rows(images, y1)
+    return top + wy[..., None, None] * (bottom - top)
 
 
 def sample_general(images, coordinates):
@@ -212,20 +305,28 @@ def _taps(coordinates, size):
     return first, second, weight
 
 
-def _flatten_rows(images):
-    shape = ops.shape(images)
-    width, channels = images.shape[2], images.shape[3]
-    depth = -1 if width is None or channels is None else width * channels
-    return ops.reshape(images, (shape[0], shape[1], depth))
-
-
-def _unflatten_rows(rows, images):
-    shape = ops.shape(images)
-    return ops.reshape(rows, (shape[0], -1, shape[2], images.shape[-1]))
-
-
 def _centres(size):
     return ((np.arange(size) + 0.5) / size).astype("float32")
+
+
+def _edges(size):
+    return (np.arange(size + 1) / size).astype("float32")
+
+
+def _lattice(xs, ys):
+    return np.stack(np.meshgrid(xs, ys), axis=-1)
+
+
+def _knots_at_edges(knots, size):
+    """Piecewise-linear knots `(Bg, g)` (values at `k / (g - 1)`) evaluated
+    at the `size + 1` pixel edges `k / size`: `(Bg, size + 1)`."""
+    count = knots.shape[1]
+    positions = np.arange(size + 1) / size * (count - 1)
+    lower = np.clip(np.floor(positions), 0, count - 2).astype("int32")
+    weight = ops.convert_to_tensor((positions - lower).astype("float32"))
+    low = ops.take(knots, lower, axis=1)
+    high = ops.take(knots, lower + 1, axis=1)
+    return low + weight * (high - low)
 
 
 def _to_pixel_axis(locations, size):

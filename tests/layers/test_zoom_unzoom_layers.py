@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import reference
-from backend_utils import to_numpy
+from backend_utils import fast_function, to_numpy
 from keras_lzu import InvertGrid, SaliencyGrid, UnzoomLayer, ZoomLayer
 from keras_lzu import ops as lzu_ops
 
@@ -33,6 +33,34 @@ def test_identity_unzoom_layer_with_shared_inverse_is_a_resize(rng):
     out = UnzoomLayer((20, 18))([features, inverse])
     expected = reference.resize_bilinear(features, (20, 18))
     np.testing.assert_allclose(to_numpy(out), expected, atol=3e-5)
+
+
+def test_antialiased_layers_average_over_footprints(rng):
+    # Zoom (separable) shrinks 3 times; unzoom through a shared general
+    # inverse 2 times.
+    grid = lzu_ops.identity_grid(1, (5, 5))
+    zoom = ZoomLayer((10, 13), separable=True, antialias=True)
+    invert = InvertGrid(separable=False)
+    unzoom = UnzoomLayer((5, 6), antialias=True)
+
+    def layers(images):
+        zoomed = zoom([images, grid])
+        return zoomed, unzoom([zoomed, invert(grid)])
+
+    images = rng.random((2, 30, 39, 3)).astype("float32")
+    zoomed, unzoomed = (to_numpy(o) for o in fast_function(layers)(images))
+    identity = to_numpy(grid)[0].astype("float64")
+    expected = np.stack(
+        [reference.antialiased_zoom(image, identity, (10, 13)) for image in images]
+    )
+    np.testing.assert_allclose(zoomed, expected, atol=2e-5)
+    expected = np.stack([
+        reference.antialiased_unzoom(
+            features, identity, (5, 6), reference.invert_separable
+        )
+        for features in expected
+    ])
+    np.testing.assert_allclose(unzoomed, expected, atol=2e-5)
 
 
 @pytest.mark.parametrize("separable", [True, False])
@@ -123,7 +151,17 @@ def test_bad_call_inputs_raise(rng):
         UnzoomLayer()([np.zeros((2, 8, 8, 3), "float32"), np.concatenate([to_numpy(grid)] * 3)])
 
 
-@pytest.mark.parametrize("layer", [ZoomLayer((5, 7), separable=True), UnzoomLayer((3, 4)), InvertGrid(separable=True)])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        ZoomLayer((5, 7), separable=True),
+        ZoomLayer((5, 7), antialias=True),
+        UnzoomLayer((3, 4)),
+        UnzoomLayer((3, 4), separable=True, antialias=True),
+        InvertGrid(separable=True),
+    ],
+)
 def test_config_round_trip(layer):
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+    assert getattr(clone, "antialias", None) == getattr(layer, "antialias", None)
