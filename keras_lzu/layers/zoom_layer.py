@@ -41,7 +41,9 @@ class ZoomLayer(keras.layers.Layer):
         `(B, output_height, output_width, C)` zoomed images.
     """
 
-    def __init__(self, output_size, separable=False, antialias=False, **kwargs):
+    def __init__(
+        self, output_size, separable=False, antialias=False, **kwargs
+    ):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.output_size = validation.size_pair(output_size, "output_size")

@@ -31,15 +31,14 @@ identity warp, `tf.image.resize(..., method="area")` when shrinking and
   uniform noise in `[0, 1]` the mean then errs by up to about 0.1, on
   images smooth at the scale of the window by about 1% of their range.
 
-Prefix sums are taken of the image minus its mean (added back at the end),
-which keeps float32 sums of large images small (the y pyramid is read from
-one prefix sum along the rows, so no sum spans both axes). Static shapes and
-`keras.ops` only: differentiable, and compiles under XLA and JAX `jit`.
+Prefix sums run along one axis at a time, of the values minus their mean
+(added back at the end), which keeps float32 sums of large images small.
+Static shapes and `keras.ops` only: differentiable, and compiles under XLA
+and JAX `jit`.
 """
 
 import math
 
-import numpy as np
 from keras import ops
 
 from keras_lzu.ops import grids
@@ -48,6 +47,8 @@ from keras_lzu.ops import grids
 # rows: up to 5 rows of that level and 3 of the next.
 _FINE_TAPS = 5
 _COARSE_TAPS = 3
+# Entries summed by plain additions in `_prefix_sums`.
+_PREFIX_BLOCK = 16
 # Pyramid levels for images whose height is unknown when traced: enough for
 # any height below 2^16 rows.
 _LEVELS_OF_UNKNOWN_HEIGHT = 17
@@ -94,6 +95,8 @@ def average_separable(images, x_windows, y_windows):
     images = ops.cast(images, "float32")
     x_windows, y_windows = _as_float(x_windows), _as_float(y_windows)
     rows = _average_along_rows(images, *y_windows)
+    # Through a transpose: gathering whole rows is several times faster than
+    # gathering columns, and so are prefix sums along rows.
     columns = _average_along_rows(
         ops.transpose(rows, (0, 2, 1, 3)), *x_windows
     )
@@ -173,23 +176,65 @@ def _as_float(windows):
 
 def _average_along_rows(images, lo, hi):
     """Means over the row windows `[lo, hi]` `(Bg, n)`: `(B, n, W, C)`."""
-    mean = ops.mean(images, axis=1, keepdims=True)
-    prefix = _prefix_sums(images - mean, axis=1)
+    prefix, mean = _prefix_sums(images, centre=True)
     height = grids.static_or_dynamic_dim(images, 1)
     upper = _integral_at(prefix, hi, height)
     lower = _integral_at(prefix, lo, height)
     return (upper - lower) / (hi - lo)[..., None, None] + mean
 
 
-def _prefix_sums(x, axis):
-    """Sums of the first `0 .. n` entries along `axis` (`n + 1` of them)."""
-    zero = ops.zeros_like(ops.take(x, [0], axis=axis))
-    return ops.concatenate([zero, ops.cumsum(x, axis=axis)], axis=axis)
+def _prefix_sums(x, centre=False):
+    """Sums of the first `0 .. n` rows of `(B, n, ...)` (`n + 1` of them).
+
+    With `centre`, of the rows minus their mean, which keeps float32 sums
+    small; returns `(sums, mean)` (the mean is 0 otherwise).
+
+    With a static `n` the sums run inside blocks of `_PREFIX_BLOCK` rows as
+    plain additions (which XLA fuses into one pass) and a cumulative sum
+    runs over the blocks' totals only: several times faster on CPUs than
+    one long cumulative sum, and no less accurate; the mean comes from the
+    blocks' totals, so centring costs no pass of its own.
+    """
+    length = x.shape[1]
+    if length is None:
+        mean = ops.mean(x, axis=1, keepdims=True) if centre else 0.0
+        sums = ops.cumsum(x - mean, axis=1)
+    else:
+        sums, mean = _blocked_cumsum(x, length, centre)
+    return ops.concatenate([ops.zeros_like(x[:, :1]), sums], axis=1), mean
+
+
+def _blocked_cumsum(x, length, centre):
+    blocks = -(-length // _PREFIX_BLOCK)
+    padding = [(0, 0)] * len(x.shape)
+    padding[1] = (0, blocks * _PREFIX_BLOCK - length)
+    padded = ops.pad(x, padding)
+    shape = ops.shape(padded)
+    grouped = ops.reshape(
+        padded, (shape[0], blocks, _PREFIX_BLOCK, *shape[2:])
+    )
+    running = [grouped[:, :, 0]]
+    for index in range(1, _PREFIX_BLOCK):
+        running.append(running[-1] + grouped[:, :, index])
+    totals = running[-1]
+    mean = 0.0
+    if centre:
+        mean = ops.sum(totals, axis=1, keepdims=True) / length
+        totals = totals - _PREFIX_BLOCK * mean
+    before = ops.cumsum(totals, axis=1) - totals
+    sums = ops.stack(running, axis=2) + before[:, :, None]
+    if centre:
+        counts = ops.reshape(
+            ops.arange(1, _PREFIX_BLOCK + 1, dtype="float32"),
+            (_PREFIX_BLOCK,) + (1,) * (len(x.shape) - 2),
+        )
+        sums = sums - counts * mean[:, :, None]
+    return ops.reshape(sums, shape)[:, :length], mean
 
 
 def _integral_at(prefix, positions, size):
     """The integral from 0 of the edge-replicated pixel function at
-    `positions` (edge units), from its prefix sums along axis 1."""
+    `positions` `(Bg, n)` (edge units), from its prefix sums along axis 1."""
     index, fraction = _prefix_taps(positions, size)
     low = take_rows(prefix, index)
     high = take_rows(prefix, index + 1)
@@ -208,41 +253,40 @@ def _prefix_taps(positions, size):
 
 def _row_prefix_pyramid(images, height):
     """Levels `l = 0, 1, ...` of block means (row `k` of level `l` is the
-    mean of input rows `[k 2^l, (k + 1) 2^l)`, edge-replicated past the
-    bottom), all read from one prefix sum along the rows, each with prefix
-    sums along its own rows, stacked into one table.
+    mean of input rows `[k 2^l, (k + 1) 2^l)`, the last row replicated past
+    the bottom), each made from the previous one by averaging row pairs,
+    stacked into one table with prefix sums along the rows.
 
     Returns:
-        `(table, offsets, heights)`: the `(B, rows, W + 1, C)` table flattened
-        to `(B, rows * (W + 1), C)`, and int32 tensors with the first row and
-        the number of rows of every level.
+        `(table, offsets, heights)`: the `(B, rows, W, 2 C)` table of prefix
+        sums and values flattened to `(B, rows * W, 2 C)`, and int32 tensors
+        with the first row and the number of rows of every level.
     """
-    static = isinstance(height, int)
-    if static:
+    if isinstance(height, int):
         count = max(2, int(math.log2(height + 1)) + 1)
     else:
         count = _LEVELS_OF_UNKNOWN_HEIGHT
-    # NumPy constants when the height is static, traced values otherwise.
-    xp = np if static else ops
-    heights = [(height + 2**level - 1) // 2**level for level in range(count)]
-    starts = [
-        xp.arange(rows, dtype="float32") * 2.0**level
-        for level, rows in enumerate(heights)
-    ]
-    blocks = xp.concatenate(
-        [xp.ones_like(start) * 2.0**level for level, start in enumerate(starts)]
-    )
-    starts = ops.convert_to_tensor(xp.concatenate(starts))[None]
-    blocks = ops.convert_to_tensor(blocks)
-    prefix = _prefix_sums(images, axis=1)
-    means = _integral_at(prefix, starts + blocks, height)
-    means = means - _integral_at(prefix, starts, height)
-    means = means / blocks[:, None, None]
-    table = _prefix_sums(means, axis=2)
+    level = images
+    levels, heights = [images], [height]
+    for _ in range(count - 1):
+        pairs = (heights[-1] + 1) // 2
+        padded = ops.concatenate([level, level[:, -1:]], axis=1)
+        padded = padded[:, : 2 * pairs]
+        level = 0.5 * (padded[:, 0::2] + padded[:, 1::2])
+        levels.append(level)
+        heights.append(pairs)
+    means = ops.concatenate(levels, axis=1)
+    # Prefix sums along the rows, through a transpose (see
+    # `average_separable`). Each entry holds the prefix sum up to its pixel
+    # and the pixel's value: one gather gives both ends of the linear piece
+    # an integral lies on.
+    prefix, _ = _prefix_sums(ops.transpose(means, (0, 2, 1, 3)))
+    prefix = ops.transpose(prefix[:, :-1], (0, 2, 1, 3))
+    table = ops.concatenate([prefix, means], axis=-1)
     heights = ops.cast(ops.stack(heights), "int32")
     offsets = ops.cumsum(heights) - heights
     shape = ops.shape(table)
-    table = ops.reshape(table, (shape[0], -1, images.shape[-1]))
+    table = ops.reshape(table, (shape[0], -1, 2 * images.shape[-1]))
     return table, offsets, heights
 
 
@@ -268,7 +312,8 @@ def _row_integral(table, width, rows, positions):
     """Integrals from 0 to `positions` `(Bg, H', W')` along the table's
     `rows` `(Bg, H', W', taps)`: `(B, H', W', taps, C)`."""
     index, fraction = _prefix_taps(positions, width)
-    cell = rows * (ops.cast(width, "int32") + 1) + index[..., None]
-    low = grids.gather_cells(table, cell)
-    high = grids.gather_cells(table, cell + 1)
-    return low + fraction[..., None, None] * (high - low)
+    entry = grids.gather_cells(
+        table, rows * ops.cast(width, "int32") + index[..., None]
+    )
+    prefix, value = ops.split(entry, 2, axis=-1)
+    return prefix + fraction[..., None, None] * value

@@ -85,9 +85,8 @@ def zoom(images, grid, output_size, separable=False, antialias=False):
         )
     locations = grids.upsample_grid(grid, (height, width))
     if antialias:
-        corners = grids.interpolate_grid(
-            grid, ops.reshape(_lattice(_edges(width), _edges(height)), (1, -1, 2))
-        )
+        lattice = _lattice(_edges(width), _edges(height)).reshape(1, -1, 2)
+        corners = grids.interpolate_grid(grid, lattice)
         corners = ops.reshape(corners, (-1, height + 1, width + 1, 2))
         return _average_cells(images, corners, locations)
     return sample_general(images, _to_pixels(locations, in_height, in_width))
