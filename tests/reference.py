@@ -175,12 +175,11 @@ def box_average(image, x_windows, y_windows, margin=2):
     table = np.zeros((image.shape[0] + 1, image.shape[1] + 1, image.shape[2]))
     table[1:, 1:] = image.cumsum(0).cumsum(1)
     (x0, x1), (y0, y1) = (
-        (np.asarray(lo, "float64") + margin, np.asarray(hi, "float64") + margin)
-        for lo, hi in (x_windows, y_windows)
+        tuple(np.asarray(bound, "float64") + margin for bound in window)
+        for window in (x_windows, y_windows)
     )
-    for bounds, size in (((x0, x1), image.shape[1]), ((y0, y1), image.shape[0])):
-        assert min(b.min() for b in bounds) >= 0
-        assert max(b.max() for b in bounds) <= size
+    for lo, hi, size in ((x0, x1, image.shape[1]), (y0, y1, image.shape[0])):
+        assert lo.min() >= 0 and hi.max() <= size
 
     def integral(x, y):
         return np.stack(
@@ -191,7 +190,10 @@ def box_average(image, x_windows, y_windows, margin=2):
             axis=-1,
         )
 
-    total = integral(x1, y1) - integral(x0, y1) - integral(x1, y0) + integral(x0, y0)
+    total = (
+        integral(x1, y1) - integral(x0, y1)
+        - integral(x1, y0) + integral(x0, y0)
+    )
     return total / ((x1 - x0) * (y1 - y0))[..., None]
 
 

@@ -21,10 +21,11 @@ def random_windows(rng, shape, size, widest, margin=0.5):
 
 def as_general(x_windows, y_windows):
     """Separable `(Bg, W')` and `(Bg, H')` windows as per-pixel ones."""
-    height, width = y_windows[0].shape[1], x_windows[0].shape[1]
-    x = tuple(np.broadcast_to(w[:, None, :], (len(w), height, width)) for w in x_windows)
-    y = tuple(np.broadcast_to(w[:, :, None], (len(w), height, width)) for w in y_windows)
-    return x, y
+    shape = (len(x_windows[0]), y_windows[0].shape[1], x_windows[0].shape[1])
+    return (
+        tuple(np.broadcast_to(w[:, None, :], shape) for w in x_windows),
+        tuple(np.broadcast_to(w[:, :, None], shape) for w in y_windows),
+    )
 
 
 def expected_means(images, x_windows, y_windows):
@@ -60,7 +61,8 @@ def test_unit_windows_are_bilinear_samples(rng):
         image, (xs - 0.5, xs + 0.5), (ys - 0.5, ys + 0.5)
     ))
     points = np.stack(np.meshgrid(xs[0] / 8, ys[0] / 6), axis=-1)
-    np.testing.assert_allclose(out[0], reference.sample(image[0], points), atol=1e-5)
+    expected = reference.sample(image[0], points)
+    np.testing.assert_allclose(out[0], expected, atol=1e-5)
 
 
 @pytest.mark.backend_independent
