@@ -15,7 +15,8 @@ import tensorflow as tf
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "serving"))
 
 import fake_models  # noqa: E402
-from keras_lzu import export as export_lib  # noqa: E402
+import keras_lzu  # noqa: E402
+from keras_lzu import saved_model_export as export_lib  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -78,10 +79,12 @@ def segmenter():
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory, detector, segmenter):
+    """Both models exported with the public `keras_lzu.export`, called twice
+    in one process as a user would."""
     root = tmp_path_factory.mktemp("export")
     return {
-        "detector": export_lib.export(detector, root / "detector"),
-        "segmenter": export_lib.export(segmenter, root / "segmenter"),
+        "detector": keras_lzu.export(detector, root / "detector"),
+        "segmenter": keras_lzu.export(segmenter, root / "segmenter"),
     }
 
 
