@@ -287,6 +287,14 @@ def test_invalid_version_is_rejected(tmp_path, segmenter, version):
         export_lib.export(segmenter, tmp_path, version=version)
 
 
+@pytest.mark.parametrize("max_image_size", ["24", True, (True, 64), 0])
+def test_invalid_max_image_size_is_rejected(tmp_path, segmenter,
+                                            max_image_size):
+    with pytest.raises(ValueError, match="max_image_size"):
+        export_lib.export(segmenter, tmp_path, max_image_size=max_image_size)
+    assert os.listdir(tmp_path) == []
+
+
 def test_model_without_infer_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="infer"):
         export_lib.export(object(), tmp_path)
