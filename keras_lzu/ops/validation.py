@@ -236,6 +236,42 @@ def check_batch_compatible(grid, data, grid_name, data_name):
     return _checked_at_run_time(data, [(compatible, details)])
 
 
+def check_values(x, is_valid, message):
+    """Checks an elementwise condition on the values of `x`; returns `x`.
+
+    Concrete values are checked at once. In a TensorFlow graph the check
+    becomes a run-time assertion that the returned tensor depends on (not
+    under XLA); elsewhere (JAX `jit`) values go unchecked.
+
+    Args:
+        x: a tensor or array.
+        is_valid: function of `x` (a NumPy array or a backend tensor) to a
+            bool array of its shape, written with comparison operators.
+        message: what must hold, naming the argument.
+
+    Returns:
+        `x`, or in a TensorFlow graph `x` behind the assertion.
+
+    Raises:
+        ValueError: for concrete values where `is_valid` is false, with up
+            to 10 of the distinct offending values.
+    """
+    values = concrete_value(x)
+    if values is not None:
+        bad = np.unique(values[~np.asarray(is_valid(values), bool)])
+        if bad.size:
+            shown = ", ".join(f"{v:g}" for v in bad[:10])
+            more = " ..." if bad.size > 10 else ""
+            raise ValueError(f"{message} Received: {shown}{more}")
+        return x
+    if not _is_tensorflow_graph_tensor(x):
+        return x
+    valid = ops.all(is_valid(x))
+    return _checked_at_run_time(
+        x, [(valid, [message, "Received: min", ops.min(x), "max", ops.max(x)])]
+    )
+
+
 def _is_tensorflow_graph_tensor(x):
     """True for a tensor of a TensorFlow graph being traced, whose values
     (and unknown dimensions) exist only when the graph runs."""
