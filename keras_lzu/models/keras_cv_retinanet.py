@@ -9,7 +9,7 @@ import keras
 from keras import ops
 
 from keras_lzu.models import common
-from keras_lzu.models.wrap import class_in_family
+from keras_lzu.models.dispatch import class_in_family
 
 try:
     from keras_cv import bounding_box

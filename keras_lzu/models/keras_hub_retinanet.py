@@ -18,7 +18,7 @@ import numpy as np
 from keras import ops
 
 from keras_lzu.models import common
-from keras_lzu.models.wrap import class_in_family
+from keras_lzu.models.dispatch import class_in_family
 
 CLASS_NAMES = ("RetinaNetObjectDetector",)
 WRAPPER_NAME = "LZURetinaNetObjectDetector"

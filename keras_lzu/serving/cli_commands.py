@@ -161,7 +161,7 @@ def export_main(argv=None):
     import keras
 
     import keras_lzu  # noqa: F401  (registers the LZU layers for loading)
-    from keras_lzu import export as export_lib
+    from keras_lzu import saved_model_export as export_lib
 
     try:
         model = keras.saving.load_model(args.model)
