@@ -212,6 +212,16 @@ def detector_class():
             self.lzu_task = "detection"
             self.compile()
 
+        def wrapped_config(self):
+            # KerasHub's config leaves out the prior probability, which it
+            # gives to the box head's bias initializer.
+            return {
+                **RetinaNetObjectDetector.get_config(self),
+                "classification_head_prior_probability": (
+                    self.box_head.prior_probability
+                ),
+            }
+
         def compute_loss(self, x, y, y_pred, sample_weight, **kwargs):
             common.check_images(x)
             y = self._labels_to_uniform(x, y)
