@@ -212,3 +212,31 @@ def test_constructor_rejects_both_or_neither_model_source(export_root):
 def test_missing_versions_fail_at_start(tmp_path):
     with pytest.raises(ValueError, match="no SavedModel version"):
         LocalModelServer(str(tmp_path), "empty")
+
+
+def test_truncated_jpeg_error_says_what_was_wrong(client, rng):
+    image = fake_models.random_images(rng, 1, 24, 24)[0]
+    jpeg = tf.io.encode_jpeg(image).numpy()
+    with pytest.raises(grpc.RpcError) as info:
+        client.predict_encoded(jpeg[:len(jpeg) // 2])
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Invalid JPEG data" in info.value.details()
+    assert "Graph execution error" not in info.value.details()
+
+
+def test_empty_batch_error_names_the_input_and_shape(client):
+    with pytest.raises(grpc.RpcError) as info:
+        client.predict_tensors({"images": np.zeros((0, 8, 8, 3), np.uint8)})
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'images' of shape [0, 8, 8, 3] is empty" in info.value.details()
+
+
+def test_long_model_name_is_echoed_cut_short(server, rng):
+    images = fake_models.random_images(rng, 1, 8, 8)
+    with GrpcPredictionClient(server.target, "n" * 1_000_000,
+                              retries=0) as client:
+        with pytest.raises(grpc.RpcError) as info:
+            client.predict(images)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "n" * 100 + "... (1000000 characters)" in info.value.details()
+    assert len(info.value.details()) < 1000
