@@ -8,8 +8,8 @@ What is checked where:
   saliency finite and non-negative) are checked whenever they are concrete:
   eager execution on every backend.
 * Inside a TensorFlow graph (a traced TensorFlow function, `model.fit`)
-  values and unknown batch sizes are not known while tracing. Batch sizes are then checked when
-  the graph runs: a mismatch fails with an `InvalidArgumentError` carrying
+  values and unknown batch sizes are not known while tracing. Batch sizes
+  are then checked when the graph runs: a mismatch fails with an `InvalidArgumentError` carrying
   the same message. Grid values are checked there only on request
   (`validate=True` of the ops and layers that take a grid), as a debugging
   aid. XLA (`jit_compile=True`) has no run-time assertions: compiled code
