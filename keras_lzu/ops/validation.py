@@ -7,15 +7,15 @@ What is checked where:
 * Values (a grid finite, in `[0, 1]` and non-decreasing along each axis; a
   saliency finite and non-negative) are checked whenever they are concrete:
   eager execution on every backend.
-* Inside a TensorFlow graph (a traced TensorFlow function, `model.fit`)
-  values and unknown batch sizes are not known while tracing. Batch sizes
-  are then checked when the graph runs: a mismatch fails with an `InvalidArgumentError` carrying
-  the same message. Grid values are checked there only on request
+* Inside a TensorFlow graph (a traced TensorFlow function, `model.fit`) values
+  and unknown batch sizes are not known while tracing. Batch sizes are then
+  checked when the graph runs: a mismatch fails with an `InvalidArgumentError`
+  carrying the same message. Grid values are checked there only on request
   (`validate=True` of the ops and layers that take a grid), as a debugging
   aid. XLA (`jit_compile=True`) has no run-time assertions: compiled code
   skips both run-time checks. JAX `jit` knows every shape while tracing, so
-  only values go unchecked there. Whatever is not checked, the ops stay
-  finite for every finite input.
+  only values go unchecked there. Whatever is not checked, the ops stay finite
+  for every finite input.
 
 `keras.ops` has no run-time assertion: the graph checks come from
 `keras_lzu.tensorflow_graph_checks`, the one place the ops reach TensorFlow,
