@@ -15,4 +15,5 @@ from keras_lzu.training.models import build_base_model
 from keras_lzu.training.models import build_model
 from keras_lzu.training.models import check_output_size
 from keras_lzu.training.models import wrap_for_training
+from keras_lzu.training.trainer import Training
 from keras_lzu.training.trainer import train

@@ -108,12 +108,13 @@ def train_main(argv=None):
             seed=args.seed,
             out=args.out,
         )
-        from keras_lzu.training.trainer import train
+        from keras_lzu.training.trainer import Training
 
-        result = train(config)
+        training = Training(config)
     except (FileNotFoundError, ValueError) as error:
         print(f"lzu train: error: {error}", file=sys.stderr)
         return 2
+    result = training.run()
     for name, path in result["paths"].items():
         print(f"{name}: {path}")
     final = (result["metrics"] or {}).get("final")

@@ -13,6 +13,8 @@ none) writes `out/`; every other worker writes its copy of the model to
 import json
 import os
 
+import numpy as np
+
 TF_CONFIG = "TF_CONFIG"
 
 
@@ -86,6 +88,38 @@ def worker_role(strategy):
     return task_type == "worker" and task_id == 0 and "chief" not in jobs, (
         task_id
     )
+
+
+def average_non_trainable_weights(model, strategy):
+    """Averages the model's float non-trainable weights over all replicas.
+
+    Keras 3 updates batch-normalization statistics (moving mean and
+    variance) in each replica from its own share of the batch and never
+    aggregates them, so after training every replica holds different ones.
+    Averaging them makes every worker save the same model, with statistics
+    of all the replicas' data. Every worker must call this (it is a
+    collective operation); a no-op with a single replica.
+    """
+    import tensorflow as tf
+
+    if strategy.num_replicas_in_sync == 1:
+        return
+    variables = [
+        v for v in model.non_trainable_variables
+        if tf.as_dtype(v.dtype).is_floating
+    ]
+    if not variables:
+        return
+
+    def local_values():
+        return tf.concat([tf.reshape(v.value, [-1]) for v in variables], 0)
+
+    means = strategy.reduce(
+        "MEAN", strategy.run(local_values), axis=None
+    )
+    sizes = [int(np.prod(v.shape)) for v in variables]
+    for variable, mean in zip(variables, tf.split(means, sizes)):
+        variable.assign(tf.reshape(mean, variable.shape))
 
 
 def _reduce_like_mirrored(strategy):

@@ -7,7 +7,8 @@ Order of work, so that bad input fails before anything expensive:
 2. the distribution strategy is made, then the base model; `output_size`
    is checked against its strides before it is wrapped with LZU;
 3. the model is fitted (Adam, cosine decay), one log line per epoch (a
-   progress bar on a terminal);
+   progress bar on a terminal); with several replicas, their
+   batch-normalization statistics are then averaged;
 4. `out/model.keras` is written atomically (a temporary file renamed into
    place), then `out/metrics.json` (final COCO AP or mIoU on the
    validation set, and the per-epoch history), then with `export` a TF
@@ -34,6 +35,9 @@ GLOBAL_CLIPNORM = 10.0
 def train(config):
     """Trains an LZU (or uniform) detector or segmenter on a COCO dataset.
 
+    `Training(config).run()`: the checks and the model first, then the
+    training and what it writes.
+
     Args:
         config: a `TrainingConfig`.
 
@@ -57,87 +61,118 @@ def train(config):
     >>> result["metrics"]["final"]["AP"]  # doctest: +SKIP
     0.31
     """
-    datasets = data.check_datasets(config)
-    if config.distribute == "multi-worker":
-        distribute.check_tf_config()
-    strategy = distribute.make_strategy(config.distribute)
-    replicas = strategy.num_replicas_in_sync
-    if config.batch_size % replicas:
-        raise ValueError(
-            f"`batch_size` {config.batch_size} must be a multiple of the "
-            f"{replicas} replicas training together."
+    return Training(config).run()
+
+
+class Training:
+    """One training run, prepared: data checked, model built and compiled.
+
+    Constructing it does steps 1 and 2 of the module docstring, so every
+    error of the input is raised here; `run()` does the rest.
+
+    Args:
+        config: a `TrainingConfig`.
+
+    Raises:
+        FileNotFoundError, ValueError: bad datasets or settings.
+
+    Attributes:
+        config: the `TrainingConfig`.
+        datasets: the checked `data.CheckedDatasets`.
+        strategy: the `tf.distribute` strategy.
+        model: the compiled `keras_lzu.wrap` model.
+        canvas: `(height, width)` the training images are resized to.
+        out: the directory this worker writes to.
+        is_chief: whether this worker writes `metrics.json` and the export.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.datasets = data.check_datasets(config)
+        self.strategy = distribute.make_strategy(config.distribute)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ValueError(
+                f"`batch_size` {config.batch_size} must be a multiple of "
+                f"the {replicas} replicas training together."
+            )
+        self.is_chief, task_index = distribute.worker_role(self.strategy)
+        self.out = config.out if self.is_chief else os.path.join(
+            config.out, f"worker-{task_index}"
         )
-    is_chief, task_index = distribute.worker_role(strategy)
-    out = config.out if is_chief else os.path.join(
-        config.out, f"worker-{task_index}"
-    )
-    os.makedirs(out, exist_ok=True)
+        num_classes = len(self.datasets.category_ids)
+        if config.task == "segmentation":
+            num_classes += 1
+        prior = None
+        if config.saliency == "prior":
+            prior = data.box_prior(self.datasets.train)
+        self.canvas = data.choose_canvas(self.datasets.train, config.canvas)
+        self.steps_per_epoch, self.epochs, self.total_steps = _schedule(
+            config, self.datasets.num_train_images
+        )
+        with self.strategy.scope():
+            self.model = models.build_model(config, num_classes, prior)
+            _compile(self.model, config, self.total_steps)
 
-    num_classes = len(datasets.category_ids)
-    if config.task == "segmentation":
-        num_classes += 1
-    prior = None
-    if config.saliency == "prior":
-        prior = data.box_prior(datasets.train)
-    canvas = data.choose_canvas(datasets.train, config.canvas)
-    steps_per_epoch, epochs, total_steps = _schedule(
-        config, datasets.num_train_images
-    )
+    def run(self):
+        """Fits the model and writes `model.keras`, `metrics.json` and the
+        export; returns what `train` returns."""
+        config, datasets = self.config, self.datasets
+        replicas = self.strategy.num_replicas_in_sync
+        os.makedirs(self.out, exist_ok=True)
+        dataset = data.training_dataset(config, self.canvas, config.library)
+        print(
+            f"lzu train: {config.task}, saliency={config.saliency}, "
+            f"{datasets.num_train_images} training images on a "
+            f"{self.canvas[0]}x{self.canvas[1]} canvas, zoomed to "
+            f"{config.output_size[0]}x{config.output_size[1]}, "
+            f"{self.total_steps} steps of {config.batch_size} on {replicas} "
+            "replica(s)",
+            flush=True,
+        )
+        history = EpochHistory()
+        began = time.perf_counter()
+        _fit(self.model, dataset, self.steps_per_epoch, self.epochs,
+             self.total_steps, config, history)
+        seconds = time.perf_counter() - began
+        distribute.average_non_trainable_weights(self.model, self.strategy)
 
-    with strategy.scope():
-        model = models.build_model(config, num_classes, prior)
-        _compile(model, config, total_steps)
-    dataset = data.training_dataset(config, canvas, config.library)
+        paths = {"model": os.path.join(self.out, "model.keras")}
+        save_model_atomically(self.model, paths["model"])
+        if not self.is_chief:
+            return {"model": self.model, "metrics": None, "paths": paths}
 
-    print(
-        f"lzu train: {config.task}, saliency={config.saliency}, "
-        f"{datasets.num_train_images} training images on a "
-        f"{canvas[0]}x{canvas[1]} canvas, zoomed to "
-        f"{config.output_size[0]}x{config.output_size[1]}, {total_steps} "
-        f"steps of {config.batch_size} on {replicas} replica(s)",
-        flush=True,
-    )
-    history = EpochHistory()
-    began = time.perf_counter()
-    _fit(model, dataset, steps_per_epoch, epochs, total_steps, config,
-         history)
-    seconds = time.perf_counter() - began
+        final = None
+        if datasets.val is not None:
+            final = _evaluate(self.model, config)
+        metrics = {
+            "task": config.task,
+            "saliency": config.saliency,
+            "library": config.library,
+            "backbone": config.preset or config.backbone,
+            "output_size": list(config.output_size),
+            "canvas": list(self.canvas),
+            "class_names": datasets.class_names,
+            "train_images": datasets.num_train_images,
+            "val_images": None if datasets.val is None else len(
+                datasets.val["images"]
+            ),
+            "steps": self.total_steps,
+            "batch_size": config.batch_size,
+            "replicas": replicas,
+            "train_seconds": round(seconds, 2),
+            "final": final,
+            "history": history.epochs,
+        }
+        from keras_lzu.evaluation.cli import write_json_atomically
 
-    paths = {"model": os.path.join(out, "model.keras")}
-    save_model_atomically(model, paths["model"])
-    if not is_chief:
-        return {"model": model, "metrics": None, "paths": paths}
+        paths["metrics"] = config.metrics_path
+        write_json_atomically(paths["metrics"], metrics)
+        if config.export:
+            import keras_lzu
 
-    final = None
-    if datasets.val is not None:
-        final = _evaluate(model, config)
-    metrics = {
-        "task": config.task,
-        "saliency": config.saliency,
-        "library": config.library,
-        "backbone": config.preset or config.backbone,
-        "output_size": list(config.output_size),
-        "canvas": list(canvas),
-        "class_names": datasets.class_names,
-        "train_images": datasets.num_train_images,
-        "val_images": None if datasets.val is None else len(
-            datasets.val["images"]
-        ),
-        "steps": total_steps,
-        "batch_size": config.batch_size,
-        "train_seconds": round(seconds, 2),
-        "final": final,
-        "history": history.epochs,
-    }
-    from keras_lzu.evaluation.cli import write_json_atomically
-
-    paths["metrics"] = config.metrics_path
-    write_json_atomically(paths["metrics"], metrics)
-    if config.export:
-        import keras_lzu
-
-        paths["export"] = keras_lzu.export(model, config.export_dir)
-    return {"model": model, "metrics": metrics, "paths": paths}
+            paths["export"] = keras_lzu.export(self.model, config.export_dir)
+        return {"model": self.model, "metrics": metrics, "paths": paths}
 
 
 def save_model_atomically(model, path):
@@ -238,17 +273,7 @@ def _evaluate(model, config):
     from keras_lzu.evaluation import evaluate_on_coco
 
     report = evaluate_on_coco(
-        _CompiledInference(model), config.val_annotations, config.val_images,
+        model, config.val_annotations, config.val_images,
         batch_size=config.batch_size,
     )
     return report["metrics"]
-
-
-class _CompiledInference:
-    """`model.infer` as a `tf.function`: evaluation runs the serving graph
-    instead of the layers one by one (eagerly)."""
-
-    def __init__(self, model):
-        import tensorflow as tf
-
-        self.infer = tf.function(model.infer, reduce_retracing=True)
