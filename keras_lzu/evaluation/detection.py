@@ -181,8 +181,8 @@ def load_ground_truth(ground_truth):
     for number, annotation in enumerate(content["annotations"], start=1):
         annotation = dict(annotation)
         annotation.setdefault("id", number)
-        annotation.setdefault(
-            "area", float(annotation["bbox"][2]) * float(annotation["bbox"][3]))
+        width, height = (float(v) for v in annotation["bbox"][2:])
+        annotation.setdefault("area", width * height)
         annotation.setdefault("iscrowd", 0)
         annotations.append(annotation)
     content["annotations"] = annotations

@@ -189,7 +189,8 @@ def test_segmentation_miou_of_a_keras_file_equals_numpy(coco, tmp_path):
             counts = np.diff(np.r_[0, edges, pixels.size]).tolist()
             content["annotations"].append({
                 "id": len(content["annotations"]) + 1,
-                "image_id": image["id"], "category_id": k, "bbox": [0, 0, 1, 1],
+                "image_id": image["id"], "category_id": k,
+                "bbox": [0, 0, 1, 1],
                 "segmentation": {"size": list(sample["mask"].shape),
                                  "counts": counts}})
     annotations = save_json(tmp_path / "segmentation.json", content)

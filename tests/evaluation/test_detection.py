@@ -93,9 +93,11 @@ def test_metrics_equal_pycocotools_on_noisy_detections(rng):
             category = int(rng.integers(1, 3))
             objects.append((category, [x, y, w, h]))
             jitter = rng.normal(0, 3, 4)
+            # One detection in five has the other class.
+            found = category if rng.uniform() < 0.8 else 3 - category
             results.append({
                 "image_id": image_id,
-                "category_id": category if rng.uniform() < 0.8 else 3 - category,
+                "category_id": found,
                 "bbox": [x + jitter[0], y + jitter[1], max(w + jitter[2], 1),
                          max(h + jitter[3], 1)],
                 "score": float(rng.uniform())})
