@@ -8,7 +8,7 @@ wrapped DeepLabV3Plus with `keras_lzu.load_model`, which imports it first.
 import keras
 
 from keras_lzu.models import common
-from keras_lzu.models.wrap import class_in_family
+from keras_lzu.models.dispatch import class_in_family
 
 try:
     from keras_cv.models import DeepLabV3Plus

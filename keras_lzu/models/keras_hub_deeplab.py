@@ -18,7 +18,7 @@ from keras_lzu.models import common
 from keras_lzu.models.keras_hub_retinanet import check_fixed_input_size
 from keras_lzu.models.keras_hub_retinanet import preprocessor_without_resizing
 from keras_lzu.models.keras_hub_retinanet import rescale_images
-from keras_lzu.models.wrap import class_in_family
+from keras_lzu.models.dispatch import class_in_family
 
 CLASS_NAMES = ("DeepLabV3ImageSegmenter",)
 WRAPPER_NAME = "LZUDeepLabV3ImageSegmenter"

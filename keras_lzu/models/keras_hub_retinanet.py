@@ -18,7 +18,7 @@ import numpy as np
 from keras import ops
 
 from keras_lzu.models import common
-from keras_lzu.models.wrap import class_in_family
+from keras_lzu.models.dispatch import class_in_family
 
 CLASS_NAMES = ("RetinaNetObjectDetector",)
 WRAPPER_NAME = "LZURetinaNetObjectDetector"
@@ -211,6 +211,16 @@ def detector_class():
             self.saliency_layer = saliency
             self.lzu_task = "detection"
             self.compile()
+
+        def wrapped_config(self):
+            # KerasHub's config leaves out the prior probability, which it
+            # gives to the box head's bias initializer.
+            return {
+                **RetinaNetObjectDetector.get_config(self),
+                "classification_head_prior_probability": (
+                    self.box_head.prior_probability
+                ),
+            }
 
         def compute_loss(self, x, y, y_pred, sample_weight, **kwargs):
             common.check_images(x)
