@@ -9,16 +9,16 @@ Order of work, so that bad input fails before anything expensive:
 3. the model is fitted (Adam, cosine decay), one log line per epoch (a
    progress bar on a terminal); with several replicas, their
    batch-normalization statistics are then averaged;
-4. `out/model.keras` is written atomically (a temporary file renamed into
-   place), then `out/metrics.json` (final COCO AP or mIoU on the
-   validation set, and the per-epoch history), then with `export` a TF
-   Serving SavedModel `out/export/<version>/`.
+4. `out/model.keras` is written (atomically, as every `keras_lzu.wrap`
+   model saves: a temporary file renamed into place), then
+   `out/metrics.json` (final COCO AP or mIoU on the validation set, and
+   the per-epoch history), then with `export` a TF Serving SavedModel
+   `out/export/<version>/`.
 """
 
 import math
 import os
 import sys
-import tempfile
 import time
 
 import keras
@@ -138,7 +138,8 @@ class Training:
         distribute.average_non_trainable_weights(self.model, self.strategy)
 
         paths = {"model": os.path.join(self.out, "model.keras")}
-        save_model_atomically(self.model, paths["model"])
+        # A wrapped model's `save` is atomic (temporary file, then rename).
+        self.model.save(paths["model"])
         if not self.is_chief:
             return {"model": self.model, "metrics": None, "paths": paths}
 
@@ -173,24 +174,6 @@ class Training:
 
             paths["export"] = keras_lzu.export(self.model, config.export_dir)
         return {"model": self.model, "metrics": metrics, "paths": paths}
-
-
-def save_model_atomically(model, path):
-    """`model.save(path)` through a temporary `.keras` file in the same
-    directory, renamed into place: `path` is always either absent, the old
-    file or the complete new one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(
-        dir=directory, prefix=".model-", suffix=".keras"
-    )
-    os.close(handle)
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 class EpochHistory(keras.callbacks.Callback):
