@@ -1,4 +1,4 @@
-"""Train an LZU segmenter on your own COCO dataset, beside the uniform baseline.
+"""Train an LZU segmenter on your own COCO dataset, beside uniform resizing.
 
 The segmentation twin of train_detector.py: `keras_lzu.training.train`
 checks the COCO file (every annotation needs a `segmentation`, polygons or

@@ -113,7 +113,9 @@ def check_coco_content(content, annotation_file):
         category_ids.add(category["id"])
     for index, annotation in enumerate(content["annotations"]):
         field = f"annotations[{index}]"
-        where.check_keys(annotation, field, ("image_id", "category_id", "bbox"))
+        where.check_keys(
+            annotation, field, ("image_id", "category_id", "bbox")
+        )
         bbox = annotation["bbox"]
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(
             _is_finite_number(v) for v in bbox

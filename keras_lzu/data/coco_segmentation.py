@@ -72,9 +72,13 @@ def load_coco_segmentation_dataset(
     coco_checks.check_coco_content(content, annotation_file)
     images = content["images"]
     if not images:
-        raise ValueError(f"`annotation_file` {annotation_file!r} has no images.")
+        raise ValueError(
+            f"`annotation_file` {annotation_file!r} has no images."
+        )
     category_ids = sorted(c["id"] for c in content["categories"])
-    class_of = {category_id: k + 1 for k, category_id in enumerate(category_ids)}
+    class_of = {
+        category_id: k + 1 for k, category_id in enumerate(category_ids)
+    }
     annotations = {image["id"]: [] for image in images}
     for annotation in content["annotations"]:
         annotations[annotation["image_id"]].append(annotation)

@@ -4,7 +4,8 @@
               --train ANNOTATIONS.json --train-images DIR \\
               [--val ANNOTATIONS.json --val-images DIR] \\
               --output-size H W [--saliency prior|fixed|network|uniform] \\
-              [--library keras_hub|keras_cv] [--preset NAME] [--backbone NAME] \\
+              [--library keras_hub|keras_cv] [--preset NAME] \\
+              [--backbone NAME] \\
               [--epochs N | --steps N] [--batch-size B] [--learning-rate LR] \\
               [--export] --out DIR
 

@@ -141,7 +141,8 @@ class TrainingConfig:
         _positive_int(self.batch_size, "batch_size")
         if not _is_int(self.seed) or self.seed < 0:
             raise ValueError(
-                f"`seed` must be a non-negative integer. Received: {self.seed!r}"
+                "`seed` must be a non-negative integer. "
+                f"Received: {self.seed!r}"
             )
         for name in ("learning_rate", "anchor_size"):
             value = getattr(self, name)

@@ -206,7 +206,9 @@ def wrap_for_training(model, output_size, saliency, prior=None):
     if saliency == "prior":
         if prior is None:
             raise ValueError('saliency="prior" needs the `prior` array.')
-        wrapped = keras_lzu.wrap(model, output_size, saliency=np.asarray(prior))
+        wrapped = keras_lzu.wrap(
+            model, output_size, saliency=np.asarray(prior)
+        )
         wrapped.saliency_layer.trainable = False
     elif saliency == "uniform":
         wrapped = keras_lzu.wrap(model, output_size, saliency="fixed")

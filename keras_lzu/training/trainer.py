@@ -190,7 +190,8 @@ class EpochHistory(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         entry = {"epoch": epoch + 1}
-        entry.update({key: float(value) for key, value in (logs or {}).items()})
+        for key, value in (logs or {}).items():
+            entry[key] = float(value)
         entry["seconds"] = round(time.perf_counter() - self._began, 2)
         self.epochs.append(entry)
 
@@ -215,7 +216,9 @@ def _compile(model, config, total_steps):
         config.learning_rate, decay_steps=total_steps,
         alpha=FINAL_LEARNING_RATE,
     )
-    optimizer = keras.optimizers.Adam(schedule, global_clipnorm=GLOBAL_CLIPNORM)
+    optimizer = keras.optimizers.Adam(
+        schedule, global_clipnorm=GLOBAL_CLIPNORM
+    )
     if config.task == "segmentation":
         # KerasHub's DeepLab returns logits, KerasCV's probabilities.
         loss = keras.losses.SparseCategoricalCrossentropy(

@@ -139,7 +139,7 @@ def test_uniform_zooms_by_bilinear_resizing(runs, coco):
     image = np.random.default_rng(0).uniform(0, 255, (1, 48, 80, 3))
     expected = tf.image.resize(image, OUTPUT_SIZE, "bilinear",
                                antialias=False)
-    np.testing.assert_allclose(zoom(image.astype("float32")), expected,
+    np.testing.assert_allclose(zoom([image.astype("float32")]), expected,
                                atol=0.05)
 
 
