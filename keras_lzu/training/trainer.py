@@ -225,8 +225,10 @@ def _compile(model, config, total_steps):
             from_logits=config.library == "keras_hub",
             ignore_class=CROWD_VALUE,
         )
+        # `metrics=[]`, not None: recompiling with None keeps the
+        # categorical accuracy KerasHub compiled in, wrong for sparse masks.
         model.compile(
-            optimizer=optimizer, loss=loss, metrics=None, jit_compile=False
+            optimizer=optimizer, loss=loss, metrics=[], jit_compile=False
         )
     elif config.library == "keras_cv":
         model.compile(

@@ -79,6 +79,8 @@ def test_train_writes_the_model_and_its_metrics(runs, name):
     else:
         assert set(final["per_class"]) <= {"background", "car", "pedestrian"}
         assert 0 < final["mIoU"] <= 1
+        # The loss alone: no accuracy of one-hot labels on sparse masks.
+        assert set(metrics["history"][0]) == {"epoch", "loss", "seconds"}
     assert metrics["history"]
     for epoch in metrics["history"]:
         assert math.isfinite(epoch["loss"])
