@@ -12,7 +12,7 @@ class UnzoomLayer(keras.layers.Layer):
 
     Output pixel centre `v` samples the features at `T^-1(v)`, the inverse
     of the grid's piecewise-bilinear warp, clamped to its range
-    (ARCHITECTURE.md section 2). Feed it the forward grid, or the output of
+    (docs/conventions.md). Feed it the forward grid, or the output of
     `InvertGrid` to share one inversion between several feature levels.
 
     >>> features = keras.Input((60, 80, 16))

@@ -9,7 +9,7 @@ class ZoomLayer(keras.layers.Layer):
     """Resamples images through a warp grid, spending pixels where it is dense.
 
     Output pixel `(r, c)` samples the image at the grid's warp of its centre
-    (ARCHITECTURE.md section 2). With the identity grid the layer is a plain
+    (docs/conventions.md). With the identity grid the layer is a plain
     bilinear resize. The resampling runs in float32 whatever the dtype policy;
     the result is cast to the layer's compute dtype.
 

@@ -18,8 +18,9 @@ pass share it:
   of it, minus one; the quadratic of that quad gives its local coordinates.
   Every step is a comparison, a count or a gather, so it compiles under XLA
   and JAX `jit` with unknown batch sizes, and no point depends on a first
-  guess being close (the walk from the marginal inverse that the paper's
-  notes suggest diverges on strongly non-separable grids).
+  guess being close (walking between quads from the marginal inverse, the
+  obvious static-shape alternative, diverges on strongly non-separable
+  grids).
 
 Locating a point costs `2 * gh * gw` comparisons (every grid line at the
 point); on a lattice (unzoom) the rows' heights are shared by the points of a

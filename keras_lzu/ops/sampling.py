@@ -1,6 +1,6 @@
 """Zoom and unzoom: bilinear resampling of images and features through a grid.
 
-Conventions (ARCHITECTURE.md section 2): output pixel `(r, c)` of a size
+Conventions (docs/conventions.md): output pixel `(r, c)` of a size
 `(H', W')` has normalized centre `((c + .5) / W', (r + .5) / H')`; a normalized
 location `(x, y)` of a `(H, W)` tensor is sampled bilinearly at pixel
 coordinates `(x W - .5, y H - .5)`, clamped to the border (edge replicate).
