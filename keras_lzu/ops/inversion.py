@@ -52,7 +52,22 @@ def invert_grid(grid, separable=False):
             piecewise-bilinear warp.
 
     Returns:
-        A dict of tensors for `apply_inverse` and `unzoom_with_inverse`.
+        A dict of tensors for `apply_inverse` and `unzoom_with_inverse`:
+        the per-axis knots `"x_knots"` `(B, gw)` and `"y_knots"` `(B, gh)`,
+        and for a general inverse also `"grid"` and the bilinear
+        coefficients of every quad, `"quads"` `(B, (gh - 1) * (gw - 1), 8)`.
+
+    Example:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> inverse = keras_lzu.ops.invert_grid(grid, separable=True)
+    >>> sorted(inverse)
+    ['x_knots', 'y_knots']
+    >>> print(keras.ops.convert_to_numpy(inverse["x_knots"]))
+    [[0.   0.25 1.  ]]
+    >>> sorted(keras_lzu.ops.invert_grid(grid))
+    ['grid', 'quads', 'x_knots', 'y_knots']
     """
     grid = ops.convert_to_tensor(grid)
     validation.check_grid(grid)
@@ -80,6 +95,20 @@ def apply_inverse(inverse, points):
 
     Returns:
         `(B, N, 2)` normalized points of the zoomed frame.
+
+    Example:
+
+    The left quarter of the original frame fills the left half of the
+    zoomed frame:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> inverse = keras_lzu.ops.invert_grid(grid)
+    >>> points = np.array([[[0.25, 0.5], [0.625, 0.5]]], "float32")
+    >>> zoomed = keras_lzu.ops.apply_inverse(inverse, points)
+    >>> print(np.round(keras.ops.convert_to_numpy(zoomed), 3))
+    [[[0.5  0.5 ]
+      [0.75 0.5 ]]]
     """
     points = ops.cast(points, "float32")
     if is_separable_inverse(inverse):
