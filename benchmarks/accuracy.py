@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 
 from keras_lzu import demo  # noqa: E402
 from keras_lzu.data import CLASS_NAMES  # noqa: E402
+from keras_lzu.evaluation import SegmentationMetrics  # noqa: E402
 
 FULL = dict(canvas=(640, 1024), steps=1500, train_images=600, val_images=96,
             seg_steps=800, scales=(0.25, 0.5, 0.75, 1.0))
@@ -117,7 +118,7 @@ def recalibrate_batch_norm(model, images, count=96, batch_size=4, seed=0):
     hundred steps they can lag the weights so far that the model in
     inference mode predicts background everywhere although its training
     loss is low; how far they lag differs from run to run, which moved
-    single segmentation runs by up to 0.3 mIoU (`benchmarks/results.md`).
+    single segmentation runs by up to 0.3 mIoU (`benchmarks/runs/`).
     The weights are not touched.
     """
     import keras
@@ -150,15 +151,20 @@ def predict_masks(model, images, batch_size=4):
     return np.concatenate(masks)
 
 
-def class_iou(truth, predicted, num_classes):
-    """IoU of every class over all pixels; NaN where a class is in neither
-    `truth` nor `predicted`."""
-    index = truth.astype("int64").ravel() * num_classes + predicted.ravel()
-    confusion = np.bincount(index, minlength=num_classes**2).reshape(
-        num_classes, num_classes)
-    intersection = np.diag(confusion)
-    union = confusion.sum(0) + confusion.sum(1) - intersection
-    return np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
+def mask_scores(truth, predicted, class_names):
+    """`{"mIoU", "IoU <class>" for every class but the first (background)}`
+    of predicted masks (`keras_lzu.evaluation.SegmentationMetrics`).
+
+    A class in neither `truth` nor `predicted` has no IoU: NaN, which keeps
+    the per-seed lists of the table aligned and is not in the mIoU.
+    """
+    metrics = SegmentationMetrics(len(class_names), class_names)
+    metrics.update(truth, predicted)
+    scores = metrics.result()
+    results = {"mIoU": scores["mIoU"]}
+    for name in class_names[1:]:
+        results[f"IoU {name}"] = scores["per_class"].get(name, float("nan"))
+    return results
 
 
 def uniform_segmenter(deeplab, canvas, size):
@@ -194,6 +200,7 @@ def compare_segmenters(config, train, val, prior, size, steps, log=print,
         every object class.
     """
     num_classes = config.num_classes + 1
+    class_names = ["background", *CLASS_NAMES[:config.num_classes]]
     canvas = train["images"].shape[1:3]
     models = {
         "uniform": uniform_segmenter(build_deeplab(num_classes, config.seed),
@@ -209,15 +216,10 @@ def compare_segmenters(config, train, val, prior, size, steps, log=print,
         train_segmenter(model, dataset, steps, config.learning_rate)
         if precise_bn:
             recalibrate_batch_norm(model, train["images"], seed=config.seed)
-        masks = predict_masks(model, val["images"])
-        ious = class_iou(val["masks"], masks, num_classes)
-        results[name] = {"mIoU": float(np.nanmean(ious))}
-        for class_name, iou in zip(CLASS_NAMES, ious[1:]):
-            results[name][f"IoU {class_name}"] = float(iou)
+        results[name] = mask_scores(
+            val["masks"], predict_masks(model, val["images"]), class_names)
         log(f"[accuracy] segmentation, {name}: "
-            f"mIoU {results[name]['mIoU']:.3f}, "
-            "IoU per class (background first) "
-            + " ".join(f"{iou:.3f}" for iou in ious))
+            + ", ".join(f"{k} {v:.3f}" for k, v in results[name].items()))
     return results
 
 

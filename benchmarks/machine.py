@@ -1,33 +1,16 @@
 """The machine line of a benchmark section, and where the section goes."""
 
-import os
-import platform
+from keras_lzu.machine import describe_machine
 
 
 def describe():
-    import keras
-    import numpy
-
-    parts = [
-        f"CPUs: {os.cpu_count()}",
-        f"machine: {platform.machine()} {platform.processor() or ''}".strip(),
-        f"python {platform.python_version()}",
-        f"keras {keras.__version__} (backend {keras.backend.backend()})",
-        f"numpy {numpy.__version__}",
-    ]
+    """The machine line of `keras_lzu.machine.describe_machine`, with JAX
+    whenever it is installed (the JAX benchmarks report its platform)."""
     try:
-        import tensorflow as tf
-
-        parts.append(f"tensorflow {tf.__version__}")
+        import jax  # noqa: F401
     except ImportError:
         pass
-    try:
-        import jax
-
-        parts.append(f"jax {jax.__version__} ({jax.default_backend()})")
-    except ImportError:
-        pass
-    return "Machine: " + ", ".join(parts)
+    return describe_machine()
 
 
 def publish(text, markdown=None):

@@ -1,11 +1,14 @@
-"""Runs every benchmark and writes `benchmarks/results.md` (`make bench`).
+"""Runs every benchmark and records the runs (`make bench`).
 
 Each benchmark runs in its own Python process (a fresh TensorFlow), in this
 order: `ops_bench`, `overhead`, `accuracy`, `information_check`,
-`serving_load`. Every section of the results records the machine
-(`benchmarks.machine.describe()`) beside its figures. A benchmark that
-fails is reported in its section and the others still run; the exit status
-is 1 if any failed.
+`serving_load`. As soon as one ends, its section (the machine line of
+`benchmarks.machine.describe()` beside its figures, the command, the wall
+time) is appended to `benchmarks/runs/<name>.md`, and its line in the
+"Latest `make bench` runs" block of `benchmarks/results.md` (between the
+`run_all` markers) is replaced; nothing else in either file changes, so no
+recorded run is ever erased. A benchmark that fails is recorded with its
+output and the others still run; the exit status is 1 if any failed.
 
     python -m benchmarks.run_all            # the full runs (hours on 2 CPUs)
     python -m benchmarks.run_all --quick    # short runs (~25 min on 2 CPUs)
@@ -22,6 +25,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results.md")
+RUNS = os.path.join(ROOT, "benchmarks", "runs")
+BEGIN, END = "<!-- run_all:begin -->", "<!-- run_all:end -->"
 
 # name -> (arguments of the full run, arguments of the quick run, writes
 # its own markdown section via --markdown)
@@ -80,35 +85,79 @@ def run_benchmark(name, arguments, markdown):
             ok)
 
 
+def record_run(name, section, ok, stamp, results=RESULTS, runs_dir=RUNS):
+    """Appends `section` to `runs_dir/<name>.md` and points the results page
+    at it; returns the path of the runs file."""
+    os.makedirs(runs_dir, exist_ok=True)
+    path = os.path.join(runs_dir, f"{name}.md")
+    previous = _read(path)
+    if previous is None:
+        previous = (f"# `{name}` runs\n\n"
+                    "Sections appended by `benchmarks/run_all.py`.\n")
+    _write_atomically(path, previous.rstrip("\n") + "\n\n"
+                      + f"<!-- make bench, {stamp} -->\n" + section.strip()
+                      + "\n")
+    status = "ok" if ok else "**FAILED**"
+    link = os.path.relpath(path, os.path.dirname(os.path.abspath(results)))
+    line = f"- `{name}`: {stamp}, {status}, [{link}]({link}) (last section)"
+    page = _read(results) or "# keras_lzu benchmark results\n"
+    if BEGIN not in page or END not in page:
+        page = page.rstrip("\n") + (
+            "\n\n## Latest `make bench` runs\n\n" f"{BEGIN}\n{END}\n")
+    head, rest = page.split(BEGIN, 1)
+    block, tail = rest.split(END, 1)
+    lines = [entry for entry in block.strip().splitlines()
+             if entry and not entry.startswith(f"- `{name}`:")]
+    block = "\n".join(sorted(lines + [line]))
+    _write_atomically(results, f"{head}{BEGIN}\n{block}\n{END}{tail}")
+    return path
+
+
+def _read(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return f.read()
+
+
+def _write_atomically(path, text):
+    handle, temporary = tempfile.mkstemp(
+        dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="short runs of every benchmark")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS),
                         help="run only these benchmarks")
-    parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--results", default=RESULTS,
+                        help="the results page whose latest-runs block is "
+                             "updated")
+    parser.add_argument("--runs-dir", default=RUNS,
+                        help="where each benchmark's sections are appended")
     args = parser.parse_args(argv)
 
-    sections, failed = [], []
+    failed = []
     for name, (full, quick, markdown) in BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
         section, ok = run_benchmark(name, quick if args.quick else full,
                                     markdown)
-        sections.append(section)
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+        path = record_run(name, section, ok, stamp, args.results,
+                          args.runs_dir)
+        print(f"[bench] appended to {path}", flush=True)
         if not ok:
             failed.append(name)
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    header = (
-        "# keras_lzu benchmark results\n\n"
-        f"Written by `python -m benchmarks.run_all"
-        f"{' --quick' if args.quick else ''}` on {stamp}. See "
-        "`benchmarks/README.md` for what each benchmark measures.\n\n"
-        f"{machine_line()}\n"
-    )
-    with open(args.output, "w") as f:
-        f.write(header + "\n" + "\n".join(sections))
-    print(f"[bench] wrote {args.output}"
+    print(f"[bench] updated {args.results}"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 

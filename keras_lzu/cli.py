@@ -24,6 +24,8 @@ COMMANDS = {
               "run the local TF Serving-compatible gRPC/REST server"),
     "predict": ("keras_lzu.serving.cli_commands", "predict_main",
                 "query a server with images"),
+    "evaluate": ("keras_lzu.evaluation.cli", "evaluate_main",
+                 "COCO box AP or mIoU of a saved model on a COCO dataset"),
 }
 
 
@@ -37,8 +39,14 @@ def main(argv=None):
             return 2
         return 0
     module_name, function, _ = COMMANDS[argv[0]]
-    command = getattr(importlib.import_module(module_name), function)
-    return command(argv[1:]) or 0
+    from keras_lzu.extras import MissingExtraError
+
+    try:
+        command = getattr(importlib.import_module(module_name), function)
+        return command(argv[1:]) or 0
+    except MissingExtraError as error:
+        print(f"lzu {argv[0]}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from keras_lzu.machine import describe_machine
+
 DEFAULT_OUT = "demo_out"
 # Object heights (px at a 1200-px-high canvas) of the far objects. Larger
 # than the generator's default so that, at a quarter of the side (the
@@ -493,58 +495,37 @@ def prepare_images(images, input_size):
 
 
 def coco_metrics(split, detections, class_names):
-    """COCO AP, AP50 and AP_small of detections with pycocotools.
+    """COCO box AP of detections on a split (`keras_lzu.evaluation`).
 
     Boxes are in the canvas frame; an object's area is its box area, so
     "small" means under 32x32 canvas pixels (COCO's definition).
 
     Returns:
-        dict `{"AP", "AP50", "AP_small"}` of floats in [0, 1] (0 where
-        pycocotools has nothing to score).
+        The dict of `keras_lzu.evaluation.coco_detection_metrics` ("AP",
+        "AP50", "AP75", "AP_small", ..., "per_class").
     """
-    import contextlib
-    import io
+    from keras_lzu.evaluation import coco_detection_metrics
+    from keras_lzu.evaluation import detections_to_coco
 
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
+    category_ids = list(range(1, len(class_names) + 1))
     height, width = split["images"].shape[1:3]
-    images, annotations, results = [], [], []
+    images, annotations = [], []
     for i, (boxes, classes) in enumerate(zip(split["boxes"], split["classes"])):
         images.append({"id": i, "height": height, "width": width})
-        for box, label in zip(boxes, classes):
-            w, h = float(box[2] - box[0]), float(box[3] - box[1])
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": i,
-                "category_id": int(label),
-                "bbox": [float(box[0]), float(box[1]), w, h],
-                "area": w * h, "iscrowd": 0,
-            })
-        for box, score, label in zip(detections[i]["boxes"],
-                                     detections[i]["scores"],
-                                     detections[i]["classes"]):
-            results.append({
-                "image_id": i, "category_id": int(label),
-                "bbox": [float(box[0]), float(box[1]),
-                         float(box[2] - box[0]), float(box[3] - box[1])],
-                "score": float(score),
-            })
-    ground_truth = COCO()
-    ground_truth.dataset = {
+        annotations += [
+            {"image_id": i, "category_id": category_ids[int(label)],
+             "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)]}
+            for (x1, y1, x2, y2), label in zip(boxes, classes)]
+    results = []
+    for i, found in enumerate(detections):
+        results += detections_to_coco(i, found["boxes"], found["scores"],
+                                      found["classes"], category_ids)
+    ground_truth = {
         "images": images, "annotations": annotations,
-        "categories": [{"id": k, "name": n} for k, n in enumerate(class_names)],
+        "categories": [{"id": k, "name": n}
+                       for k, n in zip(category_ids, class_names)],
     }
-    with contextlib.redirect_stdout(io.StringIO()):
-        ground_truth.createIndex()
-        if not results:
-            return {"AP": 0.0, "AP50": 0.0, "AP_small": 0.0}
-        evaluation = COCOeval(ground_truth, ground_truth.loadRes(results),
-                              "bbox")
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-    stats = [max(float(v), 0.0) for v in evaluation.stats]
-    return {"AP": stats[0], "AP50": stats[1], "AP_small": stats[3]}
+    return coco_detection_metrics(ground_truth, results)
 
 
 def metrics_table(rows, columns=("AP", "AP50", "AP_small", "ms/image",
@@ -556,7 +537,8 @@ def metrics_table(rows, columns=("AP", "AP50", "AP_small", "ms/image",
         cells = []
         for column in columns:
             value = values.get(column, "")
-            cells.append(f"{value:.3f}" if isinstance(value, float) and
+            cells.append("n/a" if value is None else
+                         f"{value:.3f}" if isinstance(value, float) and
                          not column.endswith("ms/image") else
                          f"{value:.1f}" if isinstance(value, float) else
                          str(value))
@@ -822,7 +804,8 @@ def write_report(config, metrics, serving, figures, seconds, table):
     """Writes `report.md` in `config.out`; returns its path."""
     size = config.zoomed_size
     gain = {k: metrics["LZU"][k] - metrics["uniform"][k]
-            for k in ("AP", "AP50", "AP_small")}
+            for k in ("AP", "AP50", "AP_small")
+            if None not in (metrics["LZU"][k], metrics["uniform"][k])}
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
     lines = [
         "# keras_lzu demo: LZU vs uniform downsampling",
@@ -854,7 +837,7 @@ def write_report(config, metrics, serving, figures, seconds, table):
         "This is one seed: from one seed to the next, the AP of either model "
         "moves by up to 0.01-0.02, so compare seeds "
         "(`benchmarks/accuracy.py --seeds`, every input scale, detection and "
-        "segmentation; its runs are in `benchmarks/results.md`).",
+        "segmentation; pooled over seeds in `benchmarks/results.md`).",
         "",
         "ms/image is the wall time of `predict` per image (batch 4) on this "
         "machine: the resize for uniform, the network, and KerasCV's box "
@@ -892,27 +875,13 @@ def write_report(config, metrics, serving, figures, seconds, table):
         "",
         f"Wall time: {stages}.",
         "",
-        machine_line(),
+        describe_machine(),
         "",
     ]
     path = os.path.join(config.out, "report.md")
     with open(path, "w") as f:
         f.write("\n".join(lines))
     return path
-
-
-def machine_line():
-    """`benchmarks.machine.describe()` when the repository is on the path,
-    else a short platform line."""
-    try:
-        from benchmarks.machine import describe
-
-        return describe()
-    except ImportError:
-        import platform
-
-        return (f"Machine: CPUs: {os.cpu_count()}, {platform.machine()}, "
-                f"python {platform.python_version()}")
 
 
 def parse_args(argv=None):
@@ -977,9 +946,25 @@ def quiet_known_warnings():
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
 
 
+# What the demo imports besides TensorFlow and Keras; the `demo` extra
+# installs all of them.
+DEMO_REQUIREMENTS = ("keras_cv", "matplotlib", "PIL", "pycocotools.cocoeval",
+                     "grpc", "tensorflow_serving.apis")
+
+
+def check_requirements():
+    """Raises `keras_lzu.extras.MissingExtraError` naming the `demo` extra
+    if a package the demo needs is missing, before any work."""
+    from keras_lzu.extras import import_optional
+
+    for module in DEMO_REQUIREMENTS:
+        import_optional(module, "demo", "lzu demo")
+
+
 def demo_main(argv=None):
     """`lzu demo [--steps N] [--canvas H W] [--budget F] ...`."""
     config = parse_args(argv)
+    check_requirements()
     quiet_known_warnings()
     result = run_demo(config)
     print("\n" + result["table"])

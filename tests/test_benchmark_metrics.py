@@ -6,17 +6,18 @@ import numpy as np
 from benchmarks import accuracy
 
 
-def test_class_iou_matches_counting_pixels():
+def test_mask_scores_match_counting_pixels():
     rng = np.random.default_rng(0)
     truth = rng.integers(0, 3, size=(2, 5, 7))
     predicted = rng.integers(0, 3, size=(2, 5, 7))
-    # Class 3 is in neither map: NaN, not 0, so it leaves the mean alone.
-    ious = accuracy.class_iou(truth, predicted, 4)
-    for k in range(3):
-        both = np.sum((truth == k) & (predicted == k))
-        either = np.sum((truth == k) | (predicted == k))
-        np.testing.assert_allclose(ious[k], both / either)
-    assert np.isnan(ious[3])
+    # Class 3 ("d") is in neither map: NaN, not 0, and not in the mean.
+    scores = accuracy.mask_scores(truth, predicted, ["bg", "b", "c", "d"])
+    ious = [np.sum((truth == k) & (predicted == k))
+            / np.sum((truth == k) | (predicted == k)) for k in range(3)]
+    assert list(scores) == ["mIoU", "IoU b", "IoU c", "IoU d"]
+    np.testing.assert_allclose(scores["mIoU"], np.mean(ious))
+    np.testing.assert_allclose([scores["IoU b"], scores["IoU c"]], ious[1:])
+    assert np.isnan(scores["IoU d"])
 
 
 def test_recalibrate_batch_norm_sets_the_average_batch_statistics():

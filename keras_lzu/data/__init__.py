@@ -10,3 +10,4 @@ from keras_lzu.data.coco import read_coco_annotations
 from keras_lzu.data.prior import saliency_prior_from_boxes
 from keras_lzu.data.synthetic import CLASS_NAMES
 from keras_lzu.data.synthetic import SyntheticDrivingScenes
+from keras_lzu.data.coco_masks import coco_semantic_mask
