@@ -7,9 +7,9 @@ TF Serving stack, only when they are used.
 
 import importlib
 
-from keras_lzu.missing_tensorflow import explain_missing_tensorflow
+from keras_lzu.extras import tensorflow_required
 
-with explain_missing_tensorflow(
+with tensorflow_required(
     "Keras's TensorFlow backend (the default; with KERAS_BACKEND=jax or "
     "KERAS_BACKEND=torch the ops and layers run without TensorFlow)"
 ):
@@ -32,7 +32,7 @@ _LAZY = {
 def __getattr__(name):
     if name in _LAZY:
         module_name, attribute = _LAZY[name]
-        with explain_missing_tensorflow(f"keras_lzu.{name}"):
+        with tensorflow_required(f"keras_lzu.{name}"):
             module = importlib.import_module(module_name)
         return getattr(module, attribute)
     raise AttributeError(f"module 'keras_lzu' has no attribute {name!r}")
