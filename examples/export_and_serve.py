@@ -1,4 +1,4 @@
-"""Export an LZU model, serve it as TF Serving does, query it over gRPC and REST.
+"""Export an LZU model, serve it as TF Serving does, query it by gRPC and REST.
 
 1. Takes a model made by `keras_lzu.wrap` (a `.keras` file given with
    `--model`, such as wrap_functional_model.py or `lzu train` write) or
@@ -17,7 +17,8 @@ The clients speak TensorFlow Serving's own protocol, so they work unchanged
 against the official server. To serve the export with the
 `tensorflow/serving` image (the files are in serving/ of the repository):
 
-    LZU_EXPORT_DIR=$PWD/OUT/export docker compose -f serving/docker-compose.yml up -d
+    LZU_EXPORT_DIR=$PWD/OUT/export \\
+        docker compose -f serving/docker-compose.yml up -d
 
 then query `GrpcPredictionClient("127.0.0.1:8500", "lzu")` or
 `RestPredictionClient("http://127.0.0.1:8501", "lzu")`. The local server
@@ -29,7 +30,8 @@ sent) and OUT/served.npz (each output as `grpc_<name>`, `rest_<name>`,
 `encoded_<name>` and, computed in this process, `keras_<name>`).
 
     python examples/export_and_serve.py --out served
-    python examples/export_and_serve.py --model wrapped_model/model.keras --out served
+    python examples/export_and_serve.py \\
+        --model wrapped_model/model.keras --out served
 """
 
 import argparse

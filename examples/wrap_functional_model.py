@@ -71,7 +71,8 @@ def parse_args(argv=None):
                         help="size of the synthetic images")
     parser.add_argument("--output-size", type=int, nargs=2,
                         default=(120, 192), metavar=("HEIGHT", "WIDTH"),
-                        help="zoomed size the network runs at (multiples of 4)")
+                        help="zoomed size the network runs at "
+                        "(multiples of 4)")
     parser.add_argument("--train-images", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=50,

@@ -152,7 +152,9 @@ def check_wrap_functional_model(contents, args):
     for layer in ("lzu_zoom", "lzu_unzoom_stride2", "lzu_unzoom_stride4"):
         model.get_layer(layer)
     predicted = model.infer(image[None].astype("float32"))["masks"]
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(predicted)[0], mask)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(predicted)[0], mask
+    )
 
 
 def check_export_and_serve(contents, args):

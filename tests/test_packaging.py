@@ -112,7 +112,9 @@ def test_extras_that_bring_the_plain_tensorflow_wheel_pin_it():
 
 def test_make_install_installs_the_cpu_build():
     with open(os.path.join(ROOT, "Makefile")) as makefile:
-        installs = re.findall(r'pip install .*-e "\.\[([^\]]*)\]"', makefile.read())
+        installs = re.findall(
+            r'pip install .*-e "\.\[([^\]]*)\]"', makefile.read()
+        )
     assert len(installs) == 1
     extras = installs[0].split(",")
     assert "cpu" in extras and "gpu" not in extras
