@@ -11,6 +11,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_lzu import keras_internals
+
 
 def size_pair(value, name):
     """Returns `value` as a `(height, width)` tuple of positive ints."""
@@ -118,13 +120,8 @@ def concrete_value(x):
         return None
     if not ops.is_tensor(x):
         return np.asarray(x)
-    try:
-        from keras.src.backend.common.symbolic_scope import in_symbolic_scope
-
-        if in_symbolic_scope():
-            return None
-    except ImportError:
-        pass
+    if keras_internals.in_symbolic_scope():
+        return None
     try:
         return np.asarray(ops.convert_to_numpy(x))
     except Exception:
