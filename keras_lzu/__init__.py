@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "wrap": ("keras_lzu.models", "wrap"),
     "load_model": ("keras_lzu.models", "load_model"),
-    "export": ("keras_lzu.export", "export"),
+    "export": ("keras_lzu.saved_model_export", "export"),
     "saliency_prior_from_boxes": ("keras_lzu.data", "saliency_prior_from_boxes"),
 }
 

@@ -558,12 +558,12 @@ def serving_check(model, images, work_dir, atol=1e-2):
         dict with `"ok"` (bool), `"max_box_diff"`, `"max_score_diff"`,
         `"same_counts"`, `"images"` and `"target"`.
     """
-    from keras_lzu import export
+    from keras_lzu import saved_model_export
     from keras_lzu.serving import GrpcPredictionClient
     from keras_lzu.serving import LocalModelServer
 
     export_dir = os.path.join(work_dir, "lzu_savedmodel")
-    export.export(model, export_dir)
+    saved_model_export.export(model, export_dir)
     expected = {k: np.asarray(v) for k, v in
                 model.infer(images.astype("float32")).items()}
     server = LocalModelServer(export_dir, model_name="lzu", port=0).start()

@@ -15,7 +15,8 @@ import tensorflow as tf
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "serving"))
 
 import fake_models  # noqa: E402
-from keras_lzu import export as export_lib  # noqa: E402
+import keras_lzu  # noqa: E402
+from keras_lzu import saved_model_export as export_lib  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -78,10 +79,12 @@ def segmenter():
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory, detector, segmenter):
+    """Both models exported with the public `keras_lzu.export`, called twice
+    in one process as a user would."""
     root = tmp_path_factory.mktemp("export")
     return {
-        "detector": export_lib.export(detector, root / "detector"),
-        "segmenter": export_lib.export(segmenter, root / "segmenter"),
+        "detector": keras_lzu.export(detector, root / "detector"),
+        "segmenter": keras_lzu.export(segmenter, root / "segmenter"),
     }
 
 
@@ -282,6 +285,14 @@ def test_versions_are_numbered_and_never_overwritten(tmp_path, segmenter):
 def test_invalid_version_is_rejected(tmp_path, segmenter, version):
     with pytest.raises(ValueError, match="version"):
         export_lib.export(segmenter, tmp_path, version=version)
+
+
+@pytest.mark.parametrize("max_image_size", ["24", True, (True, 64), 0])
+def test_invalid_max_image_size_is_rejected(tmp_path, segmenter,
+                                            max_image_size):
+    with pytest.raises(ValueError, match="max_image_size"):
+        export_lib.export(segmenter, tmp_path, max_image_size=max_image_size)
+    assert os.listdir(tmp_path) == []
 
 
 def test_model_without_infer_is_rejected(tmp_path):

@@ -35,6 +35,11 @@ class InvertGrid(keras.layers.Layer):
     Args:
         separable: bool. `True` inverts per axis (exact for separable grids,
             much cheaper); `False` inverts any piecewise-bilinear warp.
+        validate: bool. Also check the grid's values (finite, in `[0, 1]`,
+            non-decreasing along each axis) when the layer runs in a
+            TensorFlow graph (`fit`, `predict`), a debugging aid for grids
+            given by the user: a bad grid fails the step. Eager calls always
+            check them; XLA-compiled steps never can.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -45,14 +50,17 @@ class InvertGrid(keras.layers.Layer):
         the grid.
     """
 
-    def __init__(self, separable=False, **kwargs):
+    def __init__(self, separable=False, validate=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.separable = bool(separable)
+        self.validate = bool(validate)
 
     def call(self, grid):
-        return inversion.invert_grid(grid, separable=self.separable)
+        return inversion.invert_grid(
+            grid, separable=self.separable, validate=self.validate
+        )
 
     def compute_output_shape(self, grid_shape):
         batch, gh, gw, _ = grid_shape
@@ -70,5 +78,7 @@ class InvertGrid(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"separable": self.separable})
+        config.update(
+            {"separable": self.separable, "validate": self.validate}
+        )
         return config

@@ -38,6 +38,12 @@ class UnzoomLayer(keras.layers.Layer):
         separable: bool, used when the second input is a grid: `True`
             inverts per axis (exact for separable grids), `False` inverts any
             grid. An `InvertGrid` output carries its own choice.
+        validate: bool, used when the second input is a grid. Also check
+            the grid's values (finite, in `[0, 1]`, non-decreasing along
+            each axis) when the layer runs in a TensorFlow graph (`fit`,
+            `predict`), a debugging aid for grids given by the user: a bad
+            grid fails the step. Eager calls always check them;
+            XLA-compiled steps never can.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -48,7 +54,8 @@ class UnzoomLayer(keras.layers.Layer):
         `(B, height, width, C)` features in the uniform layout.
     """
 
-    def __init__(self, output_size=None, separable=False, **kwargs):
+    def __init__(self, output_size=None, separable=False, validate=False,
+                 **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.output_size = (
@@ -57,6 +64,7 @@ class UnzoomLayer(keras.layers.Layer):
             else validation.size_pair(output_size, "output_size")
         )
         self.separable = bool(separable)
+        self.validate = bool(validate)
 
     def call(self, inputs):
         features, grid_or_inverse = _unpack_pair(
@@ -66,7 +74,8 @@ class UnzoomLayer(keras.layers.Layer):
             inverse = grid_or_inverse
         else:
             inverse = inversion.invert_grid(
-                grid_or_inverse, separable=self.separable
+                grid_or_inverse, separable=self.separable,
+                validate=self.validate,
             )
         unzoomed = sampling.unzoom_with_inverse(
             features, inverse, self.output_size
@@ -84,6 +93,7 @@ class UnzoomLayer(keras.layers.Layer):
             {
                 "output_size": self.output_size,
                 "separable": self.separable,
+                "validate": self.validate,
             }
         )
         return config

@@ -35,6 +35,11 @@ class ZoomLayer(keras.layers.Layer):
         separable: bool. `True` uses the fast separable sampler, exact for
             separable grids (the default of `SaliencyGrid`). `False` is exact
             for any grid.
+        validate: bool. Also check the grid's values (finite, in `[0, 1]`,
+            non-decreasing along each axis) when the layer runs in a
+            TensorFlow graph (`fit`, `predict`), a debugging aid for grids
+            given by the user: a bad grid fails the step. Eager calls always
+            check them; XLA-compiled steps never can.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -45,16 +50,19 @@ class ZoomLayer(keras.layers.Layer):
         `(B, output_height, output_width, C)` zoomed images.
     """
 
-    def __init__(self, output_size, separable=False, **kwargs):
+    def __init__(self, output_size, separable=False, validate=False,
+                 **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.output_size = validation.size_pair(output_size, "output_size")
         self.separable = bool(separable)
+        self.validate = bool(validate)
 
     def call(self, inputs):
         images, grid = _unpack_pair(inputs, "ZoomLayer", "[images, grid]")
         zoomed = lzu_ops.zoom(
-            images, grid, self.output_size, separable=self.separable
+            images, grid, self.output_size, separable=self.separable,
+            validate=self.validate,
         )
         return keras.ops.cast(zoomed, self.compute_dtype)
 
@@ -65,7 +73,11 @@ class ZoomLayer(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"output_size": self.output_size, "separable": self.separable}
+            {
+                "output_size": self.output_size,
+                "separable": self.separable,
+                "validate": self.validate,
+            }
         )
         return config
 

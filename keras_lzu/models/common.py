@@ -100,8 +100,9 @@ def check_output_size(output_size, multiple, family):
     return output_size
 
 
-def check_images(images):
-    """Raises a `ValueError` unless `images` is a `(B, H, W, C)` tensor."""
+def check_images(images, channels=None):
+    """Raises a `ValueError` unless `images` is a `(B, H, W, C)` tensor with
+    `channels` channels (when given and known)."""
     shape = getattr(images, "shape", None)
     if shape is None or len(shape) != 4:
         raise ValueError(
@@ -109,6 +110,70 @@ def check_images(images):
             "of shape (batch, height, width, channels). Received: "
             f"images.shape={None if shape is None else tuple(shape)}"
         )
+    if channels is not None and shape[-1] is not None and (
+        shape[-1] != channels
+    ):
+        raise ValueError(
+            f"The images must have {channels} channels, as the input of the "
+            "model given to keras_lzu.wrap(). Received: images.shape="
+            f"{tuple(shape)}"
+        )
+
+
+def check_not_empty(x):
+    """Raises a `ValueError` when `x` (arrays, or a `tf.data.Dataset` of
+    known size) holds no images: Keras would fail with an unrelated error."""
+    first = keras.tree.flatten(x)[0] if x is not None else None
+    shape = getattr(first, "shape", None)
+    if shape is not None and len(shape) > 0 and shape[0] == 0:
+        raise ValueError(
+            "`x` holds no images: predict needs at least one. Received: "
+            f"images.shape={tuple(shape)}"
+        )
+    cardinality = getattr(x, "cardinality", None)
+    if callable(cardinality) and int(cardinality()) == 0:
+        raise ValueError("`x` is an empty dataset: predict needs images.")
+
+
+def check_class_ids(ids, num_classes, name, allowed=None):
+    """Checks that the labels `ids` are class ids in `[0, num_classes)` or
+    special values (`allowed`: a dict of value to meaning); returns them.
+
+    Checked at once where the values are known (eager execution), as a
+    run-time assertion in a TensorFlow graph, and not at all under XLA or
+    JAX `jit` (see `keras_lzu.ops.validation.check_values`).
+    """
+    allowed = allowed or {}
+
+    def is_valid(values):
+        valid = (values >= 0) & (values < num_classes)
+        for value in allowed:
+            valid = valid | (values == value)
+        return valid
+
+    special = "".join(
+        f" or {value} ({meaning})" for value, meaning in allowed.items()
+    )
+    return validation.check_values(
+        ids,
+        is_valid,
+        f"`{name}` must hold class ids in [0, {num_classes}) "
+        f"(num_classes={num_classes}){special}.",
+    )
+
+
+def sparse_loss_ignore_class(loss):
+    """Whether a compiled loss takes class-id labels (sparse categorical
+    crossentropy), and its `ignore_class`: `(is_sparse, ignore_class)`."""
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError:
+            return False, None
+    function = getattr(loss, "fn", loss)
+    if function is not keras.losses.sparse_categorical_crossentropy:
+        return False, None
+    return True, getattr(loss, "ignore_class", None)
 
 
 def images_of(data):
@@ -393,6 +458,11 @@ class LZUModelMixin:
     `__init__`, `self.output_size`, `self.saliency_layer` and
     `self.lzu_task`, and implement `infer_outputs(images)`.
 
+    The mixin also checks what the caller gives, before the model runs:
+    images must be `(B, H, W, C)` with the channels of the wrapped model's
+    input (every call), `predict` needs at least one image, and the class
+    ids of the labels must suit `num_classes` (`compute_loss`).
+
     Attributes:
         output_size: `(height, width)` of the zoomed images.
         saliency_layer: the `SaliencyGrid` making the warp.
@@ -427,6 +497,61 @@ class LZUModelMixin:
         images = ops.convert_to_tensor(images, "float32")
         check_images(images)
         return self.infer_outputs(images)
+
+    @property
+    def image_channels(self):
+        """The number of channels of the images the model takes."""
+        return keras.tree.flatten(self.inputs)[0].shape[-1]
+
+    def __call__(self, *args, **kwargs):
+        inputs = keras.tree.flatten(args[0] if args else kwargs.get("inputs"))
+        if len(inputs) == 1:
+            check_images(inputs[0], self.image_channels)
+        return super().__call__(*args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        check_not_empty(x)
+        return super().predict(x, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        check_not_empty(x)
+        return super().predict_on_batch(x)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     **kwargs):
+        """The model's loss, after checking the class ids of the labels.
+
+        Class ids outside `[0, num_classes)` (besides -1 for the padding
+        boxes of detection labels, and the `ignore_class` of a sparse
+        categorical loss for masks) raise a `ValueError` in eager runs and
+        fail the step with an `InvalidArgumentError` in TensorFlow graphs.
+        XLA-compiled steps (`jit_compile=True`) cannot check them.
+        """
+        y = self.checked_labels(y)
+        return super().compute_loss(x, y, y_pred, sample_weight, **kwargs)
+
+    def checked_labels(self, y):
+        """`y` with its class ids checked (see `compute_loss`)."""
+        num_classes = getattr(self, "num_classes", None)
+        if num_classes is None or y is None:
+            return y
+        if self.lzu_task == "detection":
+            key = "classes" if "classes" in y else "labels"
+            if key not in y:
+                return y
+            ids = check_class_ids(
+                y[key], num_classes, key, allowed={-1: "padding"}
+            )
+            return {**y, key: ids}
+        if self.lzu_task == "segmentation":
+            sparse, ignore_class = sparse_loss_ignore_class(self.loss)
+            if sparse:
+                allowed = (
+                    None if ignore_class is None
+                    else {ignore_class: "the loss's ignore_class"}
+                )
+                return check_class_ids(y, num_classes, "y", allowed)
+        return y
 
     def call_on_images(self, images):
         """The model's raw outputs on `images`, in inference mode.
@@ -492,7 +617,8 @@ class WrappedDetectorMixin(WrappedTaskMixin):
     (`_uniform_images`).
     """
 
-    def compute_loss(self, x, y, y_pred, sample_weight, **kwargs):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     **kwargs):
         check_images(x)
         y = self._labels_to_uniform(x, y)
         return super().compute_loss(

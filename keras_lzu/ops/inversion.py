@@ -41,7 +41,7 @@ _TINY = 1e-30
 _FAR = 1e6
 
 
-def invert_grid(grid, separable=False):
+def invert_grid(grid, separable=False, validate=False):
     """Precomputes the inverse of the warp defined by `grid`.
 
     Args:
@@ -50,12 +50,19 @@ def invert_grid(grid, separable=False):
             the column only, y on the row only), using its marginals; exact
             for separable grids and much cheaper. `False` inverts the general
             piecewise-bilinear warp.
+        validate: bool. Also check the grid's values (finite, in `[0, 1]`,
+            non-decreasing) inside a TensorFlow graph, as for `zoom`.
 
     Returns:
         A dict of tensors for `apply_inverse` and `unzoom_with_inverse`:
         the per-axis knots `"x_knots"` `(B, gw)` and `"y_knots"` `(B, gh)`,
         and for a general inverse also `"grid"` and the bilinear
         coefficients of every quad, `"quads"` `(B, (gh - 1) * (gw - 1), 8)`.
+
+    Raises:
+        ValueError: for a grid of the wrong shape, or (where its values are
+            known) one that is not finite, not in `[0, 1]` or not
+            non-decreasing along each axis: such a warp has no inverse.
 
     Example:
 
@@ -70,7 +77,7 @@ def invert_grid(grid, separable=False):
     ['grid', 'quads', 'x_knots', 'y_knots']
     """
     grid = ops.convert_to_tensor(grid)
-    validation.check_grid(grid)
+    grid = validation.check_grid(grid, validate=validate)
     grid = ops.cast(grid, "float32")
     inverse = {
         "x_knots": ops.mean(grid[..., 0], axis=1),

@@ -19,7 +19,7 @@ from keras_lzu.ops import inversion
 from keras_lzu.ops import validation
 
 
-def zoom(images, grid, output_size, separable=False):
+def zoom(images, grid, output_size, separable=False, validate=False):
     """Resamples images through a warp grid into `output_size`.
 
     With the identity grid this is a plain bilinear resize with half-pixel
@@ -35,6 +35,11 @@ def zoom(images, grid, output_size, separable=False):
         separable: bool. `True` uses the grid's marginals and two 1-D gathers;
             exact for separable grids (such as `saliency_to_grid(...,
             separable=True)` makes). `False` (default) is exact for any grid.
+        validate: bool. Also check the grid's values (finite, in `[0, 1]`,
+            non-decreasing along each axis) inside a TensorFlow graph, where
+            they are unknown while tracing: a bad grid then fails the graph
+            with an `InvalidArgumentError`. Eager calls always check them;
+            XLA and JAX `jit` never can (see `keras_lzu.ops.validation`).
 
     Returns:
         `(B, H', W', C)` zoomed images.
@@ -67,7 +72,7 @@ def zoom(images, grid, output_size, separable=False):
     >>> print(keras.ops.convert_to_numpy(zoomed)[0, 0, :, 0])
     [0. 1. 3. 6.]
     """
-    images, grid = _prepare(images, grid, "images")
+    images, grid = _prepare(images, grid, "images", validate)
     height, width = validation.size_pair(output_size, "output_size")
     in_height, in_width = _spatial_dims(images)
     if separable:
@@ -80,7 +85,8 @@ def zoom(images, grid, output_size, separable=False):
     return sample_general(images, _to_pixels(locations, in_height, in_width))
 
 
-def unzoom(features, grid, output_size=None, separable=False):
+def unzoom(features, grid, output_size=None, separable=False,
+           validate=False):
     """Resamples features of a zoomed image back to the uniform layout.
 
     Output pixel centre `v` samples the features at `T^-1(v)`, where `T` is
@@ -92,6 +98,8 @@ def unzoom(features, grid, output_size=None, separable=False):
         output_size: `(h, w)`; defaults to the features' own spatial size.
         separable: bool. `True` selects the per-axis inversion (exact for
             separable grids); `False` (default) inverts any grid.
+        validate: bool, as for `zoom`: check the grid's values inside a
+            TensorFlow graph too.
 
     Returns:
         `(B, h, w, C)` unzoomed features.
@@ -109,7 +117,9 @@ def unzoom(features, grid, output_size=None, separable=False):
     [0.    1.    2.333 3.    4.    5.    6.    6.   ]
     """
     grid = ops.convert_to_tensor(grid)
-    inverse = inversion.invert_grid(grid, separable=separable)
+    inverse = inversion.invert_grid(
+        grid, separable=separable, validate=validate
+    )
     return unzoom_with_inverse(features, inverse, output_size)
 
 
@@ -142,9 +152,8 @@ def unzoom_with_inverse(features, inverse, output_size=None):
     """
     features = ops.convert_to_tensor(features)
     validation.check_images(features, "features")
-    features = _as_float(features)
-    validation.check_batch_compatible(
-        inverse["x_knots"].shape[0], features.shape[0], "grid", "features"
+    features = validation.check_batch_compatible(
+        inverse["x_knots"], _as_float(features), "grid", "features"
     )
     if output_size is None:
         if None in tuple(features.shape[1:3]):
@@ -307,12 +316,10 @@ def _as_float(x):
     return ops.cast(x, "float32")
 
 
-def _prepare(images, grid, name):
+def _prepare(images, grid, name, validate):
     images = ops.convert_to_tensor(images)
     grid = ops.convert_to_tensor(grid)
     validation.check_images(images, name)
-    validation.check_grid(grid)
-    validation.check_batch_compatible(
-        grid.shape[0], images.shape[0], "grid", name
-    )
+    grid = validation.check_grid(grid, validate=validate)
+    images = validation.check_batch_compatible(grid, images, "grid", name)
     return _as_float(images), ops.cast(grid, "float32")

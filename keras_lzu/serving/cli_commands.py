@@ -8,6 +8,7 @@ import sys
 
 from keras_lzu.serving.server import DEFAULT_MAX_IMAGE_PIXELS
 from keras_lzu.serving.server import DEFAULT_MAX_MESSAGE_BYTES
+from keras_lzu.serving.server import DEFAULT_REST_API_TIMEOUT_IN_MS
 
 
 def serve_main(argv=None):
@@ -25,6 +26,13 @@ def serve_main(argv=None):
                         help="gRPC port (default 8500; 0 picks a free one).")
     parser.add_argument("--rest_api_port", type=int, default=0,
                         help="REST port (default 0: REST off).")
+    parser.add_argument("--rest_api_timeout_in_ms", type=int,
+                        default=DEFAULT_REST_API_TIMEOUT_IN_MS,
+                        help="Close a REST connection that sends nothing "
+                        "for this long (default 30000).")
+    parser.add_argument("--rest_api_num_threads", type=int, default=None,
+                        help="REST connections served at once (default 4 "
+                        "per CPU); more wait to be accepted.")
     parser.add_argument("--model_name", default="lzu",
                         help="Name clients use (default 'lzu').")
     parser.add_argument("--model_base_path",
@@ -62,6 +70,8 @@ def serve_main(argv=None):
             max_message_bytes=args.max_message_bytes,
             max_image_pixels=args.max_image_pixels, threads=args.threads,
             poll_seconds=args.file_system_poll_wait_seconds,
+            rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+            rest_api_num_threads=args.rest_api_num_threads,
         ).start()
     except (OSError, ValueError) as error:
         print(f"lzu serve: {error}", file=sys.stderr)
@@ -151,7 +161,7 @@ def export_main(argv=None):
     import keras
 
     import keras_lzu  # noqa: F401  (registers the LZU layers for loading)
-    from keras_lzu import export as export_lib
+    from keras_lzu import saved_model_export as export_lib
 
     try:
         model = keras.saving.load_model(args.model)

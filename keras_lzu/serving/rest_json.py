@@ -15,6 +15,7 @@ import binascii
 import numpy as np
 
 from keras_lzu.serving.errors import invalid_argument
+from keras_lzu.serving.errors import shorten
 
 
 def encode_value(array, as_b64=True):
@@ -45,6 +46,8 @@ def decode_value(value, np_dtype, name):
             )
         return array
     array = _rectangular(value, name)
+    if array.size == 0:  # `[]` parses as float64; its shape is checked later.
+        return array.astype(np_dtype)
     if array.dtype.kind not in "biuf" or array.dtype == object:
         raise invalid_argument(
             f"Input '{name}' must hold numbers of type {np_dtype.name}."
@@ -76,6 +79,15 @@ def decode_request(body, input_dtypes):
         `(arrays, row_format)`: the inputs, and whether the response should
         use `"predictions"` (True) or `"outputs"`.
     """
+    try:
+        return _decode_request(body, input_dtypes)
+    except RecursionError:
+        raise invalid_argument(
+            "The request's inputs are nested too deeply."
+        ) from None
+
+
+def _decode_request(body, input_dtypes):
     if not isinstance(body, dict):
         raise invalid_argument("The request body must be a JSON object.")
     has_instances, has_inputs = "instances" in body, "inputs" in body
@@ -96,6 +108,8 @@ def decode_request(body, input_dtypes):
     instances = body["instances"]
     if not isinstance(instances, list):
         raise invalid_argument("'instances' must be a list.")
+    if not instances:
+        raise invalid_argument("'instances' is empty; send at least one.")
     columns = {}
     for index, instance in enumerate(instances):
         if len(names) == 1 and not _is_named(instance):
@@ -106,8 +120,9 @@ def decode_request(body, input_dtypes):
             )
         if columns and set(instance) != set(columns):
             raise invalid_argument(
-                f"instances[{index}] has inputs {sorted(instance)}, the first"
-                f" has {sorted(columns)}."
+                f"instances[{index}] has inputs "
+                f"{[shorten(key) for key in sorted(instance)]}, the first "
+                f"has {[shorten(key) for key in sorted(columns)]}."
             )
         for name, value in instance.items():
             columns.setdefault(name, []).append(value)
@@ -141,7 +156,7 @@ def encode_response(outputs, row_format):
 def _decode_known(name, value, input_dtypes):
     if name not in input_dtypes:
         raise invalid_argument(
-            f"Unknown input '{name}'; the signature takes "
+            f"Unknown input '{shorten(name)}'; the signature takes "
             f"{sorted(input_dtypes)}."
         )
     return decode_value(value, input_dtypes[name], name)

@@ -6,7 +6,9 @@ Paths, as TF Serving's:
 - `GET  /v1/models/NAME[/versions/N | /labels/L]/metadata`: signatures.
 - `POST /v1/models/NAME[/versions/N | /labels/L]:predict`: inference.
 
-Errors are `{"error": "..."}` with a 4xx / 5xx status.
+Errors are `{"error": "..."}` with a 4xx / 5xx status. Each connection has
+its own thread; at most `max_connections` are served at once (more wait to
+be accepted), and one that sends nothing for `timeout_seconds` is closed.
 """
 
 import json
@@ -14,7 +16,7 @@ import logging
 import re
 import threading
 from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
+from http.server import HTTPServer
 
 import numpy as np
 from google.protobuf import json_format
@@ -26,6 +28,7 @@ from keras_lzu.serving import rest_json
 from keras_lzu.serving.errors import from_exception
 from keras_lzu.serving.errors import invalid_argument
 from keras_lzu.serving.errors import not_found
+from keras_lzu.serving.errors import shorten
 
 _PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
@@ -35,20 +38,82 @@ _PATH = re.compile(
 log = logging.getLogger(__name__)
 
 
-def start_rest_server(core, host, port, max_body_bytes):
+def start_rest_server(core, host, port, max_body_bytes, timeout_seconds,
+                      max_connections):
     """Starts the REST front end of `core` in a daemon thread.
 
+    Args:
+        core: the `PredictionCore` answering requests.
+        host, port: where to listen (port 0 picks a free one).
+        max_body_bytes: largest request body.
+        timeout_seconds: a connection that sends nothing for this long
+            (idle between requests, or stalled within one) is closed, and
+            an answer not sent within this long is cut off.
+        max_connections: connections served at once; more wait to be
+            accepted until one closes.
+
     Returns:
-        The `ThreadingHTTPServer` (its `server_address[1]` is the port).
+        The `HTTPServer` (its `server_address[1]` is the port).
     """
     handler = type("LzuRestHandler", (_Handler,), {
         "core": core, "max_body_bytes": int(max_body_bytes),
+        "timeout": float(timeout_seconds),
     })
-    server = ThreadingHTTPServer((host, int(port)), handler)
-    server.daemon_threads = True
+    server = _BoundedHTTPServer((host, int(port)), handler,
+                                int(max_connections))
     threading.Thread(target=server.serve_forever, name="lzu-rest",
                      daemon=True).start()
     return server
+
+
+class _BoundedHTTPServer(HTTPServer):
+    """A thread per connection, at most `max_connections` at once."""
+
+    request_queue_size = 64
+
+    def __init__(self, address, handler, max_connections):
+        super().__init__(address, handler)
+        self._free_slots = threading.BoundedSemaphore(max_connections)
+        self._closing = threading.Event()
+
+    @property
+    def connection_thread_name(self):
+        return f"lzu-rest-{self.server_address[1]}-connection"
+
+    def process_request(self, request, client_address):
+        # Waiting here stops accepting: further connections queue in the
+        # listen backlog, holding no thread.
+        while not self._free_slots.acquire(timeout=0.2):
+            if self._closing.is_set():
+                self.shutdown_request(request)
+                return
+        thread = threading.Thread(
+            target=self._serve_connection, args=(request, client_address),
+            name=self.connection_thread_name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # No thread to be had: drop this connection.
+            self._free_slots.release()
+            self.shutdown_request(request)
+            log.warning("REST: could not start a connection thread")
+
+    def _serve_connection(self, request, client_address):
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # A failed connection must not stop the server.
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self._free_slots.release()
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up or stalls mid-answer is not a server error.
+        log.debug("REST connection from %s ended with an error",
+                  client_address[0], exc_info=True)
+
+    def shutdown(self):
+        self._closing.set()
+        super().shutdown()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -90,16 +155,27 @@ class _Handler(BaseHTTPRequestHandler):
                 f"Request body of {length} bytes is invalid or over the "
                 f"limit of {self.max_body_bytes} bytes."
             )
-        raw = self.rfile.read(length)
+        try:
+            raw = self.rfile.read(length)
+        except TimeoutError:
+            self.close_connection = True
+            raise invalid_argument(
+                f"The request body did not arrive within {self.timeout} s."
+            ) from None
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as error:
             raise invalid_argument(f"Malformed JSON request: {error}") from None
+        except RecursionError:
+            raise invalid_argument(
+                "Malformed JSON request: nested too deeply."
+            ) from None
 
     def _route(self, method, body):
         match = _PATH.match(self.path.split("?", 1)[0])
         if match is None:
-            raise not_found(f"Malformed request: {method} {self.path}")
+            raise not_found(
+                f"Malformed request: {method} {shorten(self.path)}")
         model_spec = model_pb2.ModelSpec(name=match["name"])
         if match["version"] is not None:
             model_spec.version.value = int(match["version"])
@@ -114,7 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._metadata(model_spec)
         if method == "POST" and action == ":predict":
             return self._predict(model_spec, body)
-        raise not_found(f"Malformed request: {method} {self.path}")
+        raise not_found(
+            f"Malformed request: {method} {shorten(self.path)}")
 
     def _metadata(self, model_spec):
         request = get_model_metadata_pb2.GetModelMetadataRequest(

@@ -9,6 +9,7 @@ Serving. Production deployments use TF Serving (see `serving/README.md`).
 """
 
 import logging
+import os
 import signal
 import threading
 from concurrent import futures
@@ -28,9 +29,11 @@ from keras_lzu.serving import tensors
 from keras_lzu.serving.errors import from_exception
 from keras_lzu.serving.errors import invalid_argument
 from keras_lzu.serving.errors import not_found
+from keras_lzu.serving.errors import shorten
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192
+DEFAULT_REST_API_TIMEOUT_IN_MS = 30000
 DEFAULT_SIGNATURE = "serving_default"
 ENCODED_IMAGES_INPUT = "image_bytes"
 log = logging.getLogger(__name__)
@@ -59,8 +62,9 @@ class PredictionCore:
         name = model_spec.signature_name or DEFAULT_SIGNATURE
         if name not in servable.signatures:
             raise not_found(
-                f"Serving signature name: '{name}' not found in signature def"
-                f" of model '{servable.name}' version {servable.version}; "
+                f"Serving signature name: '{shorten(name)}' not found in "
+                f"signature def of model '{servable.name}' version "
+                f"{servable.version}; "
                 f"available: {sorted(servable.signatures)}."
             )
         return servable, name
@@ -108,7 +112,8 @@ class PredictionCore:
             self._check_input(name, np.asarray(arrays[name]), spec)
         function = servable.signatures[signature_name]
         output_names = set(function.structured_outputs)
-        unknown = sorted(set(output_filter) - output_names)
+        unknown = [shorten(name)
+                   for name in sorted(set(output_filter) - output_names)]
         if unknown:
             raise invalid_argument(
                 f"output tensor alias not found in signature: {unknown}; "
@@ -136,6 +141,12 @@ class PredictionCore:
                     f"Input '{name}' must have shape {_shape_text(spec.shape)}"
                     f", got {list(array.shape)}."
                 )
+        if array.size == 0:
+            raise invalid_argument(
+                f"Input '{name}' of shape {list(array.shape)} is empty: a "
+                "batch needs at least one item, and every dimension must be "
+                "at least 1."
+            )
         if array.ndim == 4 and array.shape[-1] == 3 and spec.dtype.is_numeric:
             self._check_pixels(name, array.shape[1], array.shape[2])
         if name == ENCODED_IMAGES_INPUT and array.dtype == object:
@@ -183,26 +194,35 @@ class PredictionCore:
         return response
 
     def model_status(self, request):
-        """Answers a `GetModelStatusRequest` like TF Serving."""
-        versions = self.repository.versions(request.model_spec.name)
+        """Answers a `GetModelStatusRequest` like TF Serving: loaded
+        versions are `AVAILABLE`, versions that did not load `END` with
+        their error."""
+        name = request.model_spec.name
+        available = self.repository.versions(name)
+        failures = self.repository.failures(name)
         if request.model_spec.HasField("version"):
             wanted = request.model_spec.version.value
-            if wanted not in versions:
+            if wanted not in available and wanted not in failures:
                 raise not_found(
-                    f"Could not find version {wanted} of model "
-                    f"'{request.model_spec.name}'."
+                    f"Could not find version {wanted} of model '{name}'."
                 )
-            versions = {wanted: versions[wanted]}
+            reported = {wanted}
         elif request.model_spec.version_label:
-            versions = {
-                self.repository.find(request.model_spec).version: None
-            }
+            reported = {self.repository.find(request.model_spec).version}
+        else:
+            reported = set(available) | set(failures)
         response = get_model_status_pb2.GetModelStatusResponse()
-        for version in sorted(versions):
+        states = get_model_status_pb2.ModelVersionStatus
+        for version in sorted(reported):
             status = response.model_version_status.add()
             status.version = version
-            status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-            status.status.error_code = 0
+            if version in available:
+                status.state = states.AVAILABLE
+                status.status.error_code = 0
+            else:
+                status.state = states.END
+                status.status.error_code = failures[version].code
+                status.status.error_message = failures[version].message
         return response
 
 
@@ -214,7 +234,7 @@ def _check_input_names(given, specs):
             f"Missing input(s) {missing}; the signature takes "
             f"{sorted(specs)}."
         )
-    unknown = sorted(given - set(specs))
+    unknown = [shorten(name) for name in sorted(given - set(specs))]
     if unknown:
         raise invalid_argument(
             f"Unknown input(s) {unknown}; the signature takes "
@@ -295,6 +315,12 @@ class LocalModelServer:
         threads: gRPC worker threads.
         poll_seconds: how often to look for new versions (0 = never).
         rest: serve REST even when `rest_api_port` is 0 (on a free port).
+        rest_api_timeout_in_ms: a REST connection that sends nothing for
+            this long (idle between requests, or stalled within one) is
+            closed.
+        rest_api_num_threads: REST connections served at once, one thread
+            each; more wait to be accepted. Defaults to 4 per CPU, as TF
+            Serving's flag of that name.
 
     Example:
 
@@ -310,7 +336,9 @@ class LocalModelServer:
                  model_config_file=None, port=0, rest_api_port=0,
                  host="127.0.0.1", max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
                  max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, threads=8,
-                 poll_seconds=0, rest=False):
+                 poll_seconds=0, rest=False,
+                 rest_api_timeout_in_ms=DEFAULT_REST_API_TIMEOUT_IN_MS,
+                 rest_api_num_threads=None):
         if (model_base_path is None) == (model_config_file is None):
             raise ValueError(
                 "Pass exactly one of `model_base_path` (with `model_name`) "
@@ -323,9 +351,13 @@ class LocalModelServer:
                 raise ValueError("`model_name` must be a non-empty string.")
             configs = [repository_lib.single_model_config(
                 model_name, model_base_path)]
+        if rest_api_num_threads is None:
+            rest_api_num_threads = 4 * (os.cpu_count() or 1)
         for value, name in ((max_message_bytes, "max_message_bytes"),
                             (max_image_pixels, "max_image_pixels"),
-                            (threads, "threads")):
+                            (threads, "threads"),
+                            (rest_api_timeout_in_ms, "rest_api_timeout_in_ms"),
+                            (rest_api_num_threads, "rest_api_num_threads")):
             if int(value) < 1:
                 raise ValueError(f"`{name}` must be positive, got {value}.")
         self.host = host
@@ -335,6 +367,8 @@ class LocalModelServer:
         self._threads = int(threads)
         self._max_message_bytes = int(max_message_bytes)
         self._poll_seconds = float(poll_seconds)
+        self._rest_timeout_seconds = int(rest_api_timeout_in_ms) / 1000.0
+        self._rest_max_connections = int(rest_api_num_threads)
         self.repository = repository_lib.ModelRepository(configs)
         self.core = PredictionCore(self.repository, max_message_bytes,
                                    max_image_pixels)
@@ -384,7 +418,8 @@ class LocalModelServer:
 
             self._rest_server = rest_server.start_rest_server(
                 self.core, self.host, self.rest_api_port,
-                self._max_message_bytes,
+                self._max_message_bytes, self._rest_timeout_seconds,
+                self._rest_max_connections,
             )
             self.rest_api_port = self._rest_server.server_address[1]
         if self._poll_seconds > 0:

@@ -156,10 +156,10 @@ def test_encoded_image_over_pixel_limit_is_rejected_before_decoding(client):
 
 def test_serves_latest_version_and_a_requested_one(tmp_path, segmenter,
                                                    detector, rng):
-    from keras_lzu import export
+    from keras_lzu import saved_model_export
 
-    export.export(segmenter, tmp_path, version=1)
-    export.export(detector, tmp_path, version=2)
+    saved_model_export.export(segmenter, tmp_path, version=1)
+    saved_model_export.export(detector, tmp_path, version=2)
     config = tmp_path / "models.config"
     config.write_text(
         'model_config_list { config { name: "m" base_path: "%s" '
@@ -182,14 +182,14 @@ def test_new_versions_are_picked_up_by_polling(tmp_path, segmenter,
                                                detector, rng):
     import time
 
-    from keras_lzu import export
+    from keras_lzu import saved_model_export
 
-    export.export(segmenter, tmp_path)
+    saved_model_export.export(segmenter, tmp_path)
     images = fake_models.random_images(rng, 1, 16, 16)
     with LocalModelServer(str(tmp_path), "m", poll_seconds=0.2) as server:
         with GrpcPredictionClient(server.target, "m") as client:
             assert "masks" in client.predict(images)
-            export.export(detector, tmp_path)
+            saved_model_export.export(detector, tmp_path)
             deadline = time.time() + 20
             while client.get_model_status()[0]["version"] != 2:
                 assert time.time() < deadline, "version 2 was not loaded"
@@ -212,3 +212,31 @@ def test_constructor_rejects_both_or_neither_model_source(export_root):
 def test_missing_versions_fail_at_start(tmp_path):
     with pytest.raises(ValueError, match="no SavedModel version"):
         LocalModelServer(str(tmp_path), "empty")
+
+
+def test_truncated_jpeg_error_says_what_was_wrong(client, rng):
+    image = fake_models.random_images(rng, 1, 24, 24)[0]
+    jpeg = tf.io.encode_jpeg(image).numpy()
+    with pytest.raises(grpc.RpcError) as info:
+        client.predict_encoded(jpeg[:len(jpeg) // 2])
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Invalid JPEG data" in info.value.details()
+    assert "Graph execution error" not in info.value.details()
+
+
+def test_empty_batch_error_names_the_input_and_shape(client):
+    with pytest.raises(grpc.RpcError) as info:
+        client.predict_tensors({"images": np.zeros((0, 8, 8, 3), np.uint8)})
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'images' of shape [0, 8, 8, 3] is empty" in info.value.details()
+
+
+def test_long_model_name_is_echoed_cut_short(server, rng):
+    images = fake_models.random_images(rng, 1, 8, 8)
+    with GrpcPredictionClient(server.target, "n" * 1_000_000,
+                              retries=0) as client:
+        with pytest.raises(grpc.RpcError) as info:
+            client.predict(images)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "n" * 100 + "... (1000000 characters)" in info.value.details()
+    assert len(info.value.details()) < 1000
