@@ -226,7 +226,11 @@ class _ServingModule(tf.Module):
                                           input_signature=[])
 
     def _serve_images(self, images):
-        images = self._check_size(images)
+        with tf.control_dependencies([tf.debugging.assert_greater(
+            tf.shape(images)[0], 0,
+            message="images must hold at least one image",
+        )]):
+            images = self._check_size(images)
         return self._infer(tf.cast(images, tf.float32))
 
     def _serve_encoded(self, image_bytes):

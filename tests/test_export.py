@@ -252,6 +252,14 @@ def test_images_over_max_image_size_are_rejected(tmp_path, detector):
         serve(images=tf.zeros((1, 41, 10, 3), tf.uint8))
 
 
+def test_an_empty_batch_is_rejected_saying_so(exports):
+    serve = tf.saved_model.load(exports["detector"]).signatures[
+        "serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="at least one image"):
+        serve(images=tf.zeros((0, 32, 48, 3), tf.uint8))
+
+
 def test_saved_model_cli_lists_signatures(exports):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     if not os.path.exists(cli):

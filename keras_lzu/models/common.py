@@ -32,6 +32,7 @@ from keras_lzu.layers import InvertGrid
 from keras_lzu.layers import SaliencyGrid
 from keras_lzu.layers import UnzoomLayer
 from keras_lzu.layers import ZoomLayer
+from keras_lzu.models import saving
 from keras_lzu.ops import validation
 
 TASKS = ("detection", "segmentation")
@@ -451,12 +452,14 @@ class ResizeToImage(keras.layers.Layer):
         )
 
 
-class LZUModelMixin:
+class LZUModelMixin(saving.AtomicSaveMixin):
     """The interface every model returned by `keras_lzu.wrap()` has.
 
     Subclasses (mixed in before their Keras model class) set, in
     `__init__`, `self.output_size`, `self.saliency_layer` and
-    `self.lzu_task`, and implement `infer_outputs(images)`.
+    `self.lzu_task`, and implement `infer_outputs(images)`. Their
+    `get_config` checks that the config rebuilds the model
+    (`saving.check_config_rebuilds`), and `save` writes atomically.
 
     The mixin also checks what the caller gives, before the model runs:
     images must be `(B, H, W, C)` with the channels of the wrapped model's
@@ -578,11 +581,12 @@ class WrappedTaskMixin(LZUModelMixin):
 
     The wrapper's `__init__` takes the wrapped task model first, then
     `output_size` and `saliency`. Its config nests the wrapped model's own
-    config under `wrapped_config_key`, so loading rebuilds the task first
-    and wraps it again.
+    config (`wrapped_config()`) under `wrapped_config_key`, so loading
+    rebuilds the task first and wraps it again.
 
     Attributes:
-        wrapped_class: the Keras class of the wrapped task model.
+        wrapped_class: the Keras class that rebuilds the wrapped task model
+            from its config.
         wrapped_config_key: the config key of the task model's config,
             also the name of `__init__`'s first argument.
     """
@@ -591,11 +595,18 @@ class WrappedTaskMixin(LZUModelMixin):
     wrapped_config_key = None
 
     def get_config(self):
-        return {
-            self.wrapped_config_key: self.wrapped_class.get_config(self),
+        config = {
+            self.wrapped_config_key: self.wrapped_config(),
             "name": self.name,
             **self.lzu_config(),
         }
+        saving.check_config_rebuilds(self, config)
+        return config
+
+    def wrapped_config(self):
+        """The config of the wrapped task model: its class's `get_config`,
+        which adapters extend with what that method leaves out."""
+        return self.wrapped_class.get_config(self)
 
     @classmethod
     def from_config(cls, config):

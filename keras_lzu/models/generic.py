@@ -11,6 +11,7 @@ from keras import ops
 
 from keras_lzu import keras_internals
 from keras_lzu.models import common
+from keras_lzu.models import saving
 
 
 def matches(model):
@@ -116,7 +117,7 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
         return {f"output_{index}": x for index, x in enumerate(flat)}
 
     def get_config(self):
-        return {
+        config = {
             "model": self.model_config,
             "feature_layers": list(self.feature_layers),
             "stride": self.stride,
@@ -124,6 +125,8 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
             "name": self.name,
             **self.lzu_config(),
         }
+        saving.check_config_rebuilds(self, config)
+        return config
 
     @classmethod
     def from_config(cls, config):

@@ -1,14 +1,21 @@
 """LZU for KerasCV `RetinaNet`: zoom before the backbone, unzoom P3-P7.
 
-Importing this module imports KerasCV (it defines a `RetinaNet` subclass);
+Importing this module imports KerasCV (it defines `RetinaNet` subclasses);
 `keras_lzu.wrap` imports it only when wrapping. Load a saved wrapped
 RetinaNet with `keras_lzu.load_model`, which imports it first.
+
+KerasCV's `RetinaNet.get_config` leaves out the `feature_pyramid`, so a
+RetinaNet with a custom pyramid reloads with the default one and its
+weights no longer fit. The wrapper's config includes it
+(`retinanet_config`), and `SerializableRetinaNet` is a `RetinaNet` whose
+own config does.
 """
 
 import keras
 from keras import ops
 
 from keras_lzu.models import common
+from keras_lzu.models import saving
 
 try:
     from keras_cv import bounding_box
@@ -26,7 +33,60 @@ def matches(model):
     return common.matches_family(model, "keras_cv", ("RetinaNet",))
 
 
+def retinanet_config(retinanet):
+    """KerasCV's config of a `RetinaNet` plus its `feature_pyramid`.
+
+    `SerializableRetinaNet.from_config` rebuilds the model from it.
+    """
+    return {
+        **RetinaNet.get_config(retinanet),
+        "feature_pyramid": keras.saving.serialize_keras_object(
+            retinanet.feature_pyramid
+        ),
+    }
+
+
 if RetinaNet is not None:
+
+    @keras.saving.register_keras_serializable(package="keras_lzu")
+    class SerializableRetinaNet(saving.AtomicSaveMixin, RetinaNet):
+        """A KerasCV `RetinaNet` that saves and loads with its pyramid.
+
+        It takes the same arguments as `RetinaNet`; its config also holds
+        the `feature_pyramid` (which `RetinaNet.get_config` leaves out), so
+        a model with a custom pyramid loads again with that pyramid. Saving
+        refuses a model that its config would not rebuild, and writes the
+        file atomically. `keras_lzu.wrap` wraps it like any `RetinaNet`.
+
+        Example:
+
+        ```python
+        model = SerializableRetinaNet(
+            num_classes=8, bounding_box_format="xyxy", backbone=backbone,
+            feature_pyramid=MyPyramid(filters=64),  # registered, get_config
+        )
+        model.save("detector.keras")
+        same = keras_lzu.load_model("detector.keras")
+        ```
+
+        Args:
+            *args, **kwargs: as for `keras_cv.models.RetinaNet`.
+        """
+
+        def get_config(self):
+            config = retinanet_config(self)
+            saving.check_config_rebuilds(self, config)
+            return config
+
+        @classmethod
+        def from_config(cls, config):
+            config = dict(config)
+            pyramid = config.get("feature_pyramid")
+            if isinstance(pyramid, dict):
+                config["feature_pyramid"] = (
+                    keras.saving.deserialize_keras_object(pyramid)
+                )
+            return super().from_config(config)
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
     class LZURetinaNet(common.WrappedDetectorMixin, RetinaNet):
@@ -74,7 +134,7 @@ if RetinaNet is not None:
             the `A` anchors of an `output_size` image.
         """
 
-        wrapped_class = RetinaNet
+        wrapped_class = SerializableRetinaNet
         wrapped_config_key = "retinanet"
 
         def __init__(self, retinanet, output_size, saliency, **kwargs):
@@ -101,6 +161,9 @@ if RetinaNet is not None:
             self.output_size = output_size
             self.saliency_layer = saliency
             self.lzu_task = "detection"
+
+        def wrapped_config(self):
+            return retinanet_config(self)
 
         def decode_predictions(self, predictions, images):
             """Decodes raw outputs into boxes in the frame of `images`.

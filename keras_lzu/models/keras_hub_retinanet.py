@@ -143,6 +143,16 @@ def detector_class():
             self.lzu_task = "detection"
             self.compile()
 
+        def wrapped_config(self):
+            # KerasHub's config leaves out the prior probability, which it
+            # gives to the box head's bias initializer.
+            return {
+                **RetinaNetObjectDetector.get_config(self),
+                "classification_head_prior_probability": (
+                    self.box_head.prior_probability
+                ),
+            }
+
         def decode_predictions(self, predictions, data):
             """Decodes raw outputs into detections in the caller's frame.
 

@@ -17,6 +17,11 @@ from keras_lzu.ops import validation
 # fraction of it, so that an all-zero map, a single huge spike or a map of
 # denormal values all give finite, strictly monotone grids.
 SALIENCY_FLOOR = 1e-6
+# A map whose maximum is below this is divided by this instead: as the map
+# tends to zero its grid tends continuously to the identity grid (an all-zero
+# map gives it exactly), and the gradient, which grows as 1 / maximum, stays
+# finite.
+SALIENCY_MIN_PEAK = 1e-20
 
 
 def identity_grid(batch=1, grid_shape=(31, 51)):
@@ -67,7 +72,9 @@ def saliency_to_grid(
     Args:
         saliency: `(B, gh, gw)` non-negative tensor. A map of another spatial
             size is resized bilinearly to `grid_shape`. Only relative values
-            matter: the map is normalized by its maximum per image.
+            matter: the map is normalized by its maximum per image (by
+            `SALIENCY_MIN_PEAK` if that is larger, so that an all-zero map
+            gives the identity grid and a finite gradient).
         grid_shape: `(gh, gw)`, control points per axis.
         separable: bool. `True` uses the row and column marginals of the
             saliency, so x depends only on the column and y only on the row.
@@ -297,9 +304,17 @@ def _resample_axis(values, knots, size, axis):
 
 
 def _normalize_saliency(saliency):
-    peak = ops.max(saliency, axis=(1, 2), keepdims=True)
-    saliency = ops.maximum(saliency, 0.0) / ops.maximum(peak, 1e-37)
-    return saliency + SALIENCY_FLOOR
+    # `where` rather than `maximum`: at a zero, the gradient is the one-sided
+    # derivative on every backend (`maximum` halves it on JAX and PyTorch).
+    saliency = ops.where(saliency < 0.0, 0.0, saliency)
+    peak = ops.maximum(
+        ops.max(saliency, axis=(1, 2), keepdims=True), SALIENCY_MIN_PEAK
+    )
+    # The grid does not change when the floored map is scaled, so the divisor
+    # adds nothing to the true gradient; its own, -saliency / peak**2,
+    # overflows float32 for small peaks.
+    scale = ops.stop_gradient(peak)
+    return saliency / scale + SALIENCY_FLOOR * (peak / scale)
 
 
 def _attraction_matrices(length, pad, fwhm, mode):

@@ -7,18 +7,19 @@ What is checked where:
 * Values (a grid finite, in `[0, 1]` and non-decreasing along each axis; a
   saliency finite and non-negative) are checked whenever they are concrete:
   eager execution on every backend.
-* Inside a TensorFlow graph (`tf.function`, `model.fit`) values and unknown
-  batch sizes are not known while tracing. Batch sizes are then checked when
-  the graph runs: a mismatch fails with an `InvalidArgumentError` carrying
-  the same message. Grid values are checked there only on request
+* Inside a TensorFlow graph (a traced TensorFlow function, `model.fit`) values
+  and unknown batch sizes are not known while tracing. Batch sizes are then
+  checked when the graph runs: a mismatch fails with an `InvalidArgumentError`
+  carrying the same message. Grid values are checked there only on request
   (`validate=True` of the ops and layers that take a grid), as a debugging
   aid. XLA (`jit_compile=True`) has no run-time assertions: compiled code
   skips both run-time checks. JAX `jit` knows every shape while tracing, so
-  only values go unchecked there. Whatever is not checked, the ops stay
-  finite for every finite input.
+  only values go unchecked there. Whatever is not checked, the ops stay finite
+  for every finite input.
 
-`keras.ops` has no run-time assertion, so the graph checks are the one place
-where this package calls TensorFlow directly from its ops.
+`keras.ops` has no run-time assertion: the graph checks come from
+`keras_lzu.tensorflow_graph_checks`, the one place the ops reach TensorFlow,
+and only while the TensorFlow backend traces a graph.
 """
 
 import keras
@@ -26,6 +27,7 @@ import numpy as np
 from keras import ops
 
 from keras_lzu import keras_internals
+from keras_lzu import tensorflow_graph_checks
 
 # Grids from `saliency_to_grid` are non-decreasing up to float32 rounding.
 _MONOTONE_TOLERANCE = 1e-5
@@ -118,7 +120,7 @@ def check_grid(grid, name="grid", validate=False):
     values = concrete_value(grid)
     if values is not None:
         _check_grid_values(values, name)
-    elif validate and _is_tensorflow_graph_tensor(grid):
+    elif validate and tensorflow_graph_checks.is_graph_tensor(grid):
         grid = _grid_checked_at_run_time(grid, name)
     return grid
 
@@ -176,7 +178,7 @@ def _grid_checked_at_run_time(grid, name):
             ],
         ),
     ]
-    return _checked_at_run_time(grid, checks)
+    return tensorflow_graph_checks.checked_at_run_time(grid, checks)
 
 
 def check_saliency(saliency, name="saliency"):
@@ -226,7 +228,7 @@ def check_batch_compatible(grid, data, grid_name, data_name):
                 f"{data_name} batch {data_batch}."
             )
         return data
-    if not _is_tensorflow_graph_tensor(data):
+    if not tensorflow_graph_checks.is_graph_tensor(data):
         return data
     grid_batch = ops.shape(grid)[0]
     data_batch = ops.shape(data)[0]
@@ -235,7 +237,9 @@ def check_batch_compatible(grid, data, grid_name, data_name):
     )
     details = [message, f"Received: {grid_name} batch", grid_batch,
                f"{data_name} batch", data_batch]
-    return _checked_at_run_time(data, [(compatible, details)])
+    return tensorflow_graph_checks.checked_at_run_time(
+        data, [(compatible, details)]
+    )
 
 
 def check_values(x, is_valid, message):
@@ -266,43 +270,12 @@ def check_values(x, is_valid, message):
             more = " ..." if bad.size > 10 else ""
             raise ValueError(f"{message} Received: {shown}{more}")
         return x
-    if not _is_tensorflow_graph_tensor(x):
+    if not tensorflow_graph_checks.is_graph_tensor(x):
         return x
     valid = ops.all(is_valid(x))
-    return _checked_at_run_time(
+    return tensorflow_graph_checks.checked_at_run_time(
         x, [(valid, [message, "Received: min", ops.min(x), "max", ops.max(x)])]
     )
-
-
-def _is_tensorflow_graph_tensor(x):
-    """True for a tensor of a TensorFlow graph being traced, whose values
-    (and unknown dimensions) exist only when the graph runs."""
-    if keras.backend.backend() != "tensorflow" or isinstance(
-        x, keras.KerasTensor
-    ):
-        return False
-    import tensorflow as tf
-
-    return tf.is_tensor(x) and not tf.executing_eagerly()
-
-
-def _checked_at_run_time(tensor, checks):
-    """`tensor`, made to depend on TensorFlow assertions: the graph fails
-    with an `InvalidArgumentError` before anything computed from the result
-    runs, unless every condition holds.
-
-    Args:
-        tensor: a tensor of a TensorFlow graph.
-        checks: list of `(condition, details)`: a scalar bool tensor and the
-            list of strings and tensors the error message shows.
-    """
-    import tensorflow as tf
-
-    assertions = [
-        tf.debugging.Assert(condition, details) for condition, details in checks
-    ]
-    with tf.control_dependencies(assertions):
-        return tf.identity(tensor)
 
 
 def concrete_value(x):
