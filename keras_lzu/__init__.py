@@ -7,11 +7,17 @@ TF Serving stack, only when they are used.
 
 import importlib
 
-from keras_lzu import ops
-from keras_lzu.layers import InvertGrid
-from keras_lzu.layers import SaliencyGrid
-from keras_lzu.layers import UnzoomLayer
-from keras_lzu.layers import ZoomLayer
+from keras_lzu.extras import tensorflow_required
+
+with tensorflow_required(
+    "Keras's TensorFlow backend (the default; with KERAS_BACKEND=jax or "
+    "KERAS_BACKEND=torch the ops and layers run without TensorFlow)"
+):
+    from keras_lzu import ops
+    from keras_lzu.layers import InvertGrid
+    from keras_lzu.layers import SaliencyGrid
+    from keras_lzu.layers import UnzoomLayer
+    from keras_lzu.layers import ZoomLayer
 
 __version__ = "0.1.0"
 
@@ -26,7 +32,9 @@ _LAZY = {
 def __getattr__(name):
     if name in _LAZY:
         module_name, attribute = _LAZY[name]
-        return getattr(importlib.import_module(module_name), attribute)
+        with tensorflow_required(f"keras_lzu.{name}"):
+            module = importlib.import_module(module_name)
+        return getattr(module, attribute)
     raise AttributeError(f"module 'keras_lzu' has no attribute {name!r}")
 
 

@@ -14,10 +14,23 @@ class InvertGrid(keras.layers.Layer):
     only evaluates the inverse at its own pixel centres, exactly at its own
     resolution.
 
+    Example:
+
     >>> grid = keras.Input((31, 51, 2), batch_size=1)
-    >>> inverse = InvertGrid(separable=True)(grid)
+    >>> inverse = keras_lzu.InvertGrid(separable=True)(grid)
     >>> sorted(inverse)
     ['x_knots', 'y_knots']
+    >>> levels = [keras.Input((32, 48, 8)), keras.Input((16, 24, 8))]
+    >>> [keras_lzu.UnzoomLayer()([f, inverse]).shape for f in levels]
+    [(None, 32, 48, 8), (None, 16, 24, 8)]
+
+    On a concrete grid whose control points have `x = (0, 0.25, 1)`:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> inverse = keras_lzu.InvertGrid(separable=True)(grid)
+    >>> print(keras.ops.convert_to_numpy(inverse["x_knots"]))
+    [[0.   0.25 1.  ]]
 
     Args:
         separable: bool. `True` inverts per axis (exact for separable grids,

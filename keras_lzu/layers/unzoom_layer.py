@@ -12,13 +12,24 @@ class UnzoomLayer(keras.layers.Layer):
 
     Output pixel centre `v` samples the features at `T^-1(v)`, the inverse
     of the grid's piecewise-bilinear warp, clamped to its range
-    (ARCHITECTURE.md section 2). Feed it the forward grid, or the output of
+    (docs/conventions.md). Feed it the forward grid, or the output of
     `InvertGrid` to share one inversion between several feature levels.
+
+    Example:
 
     >>> features = keras.Input((60, 80, 16))
     >>> grid = keras.Input((31, 51, 2), batch_size=1)
-    >>> UnzoomLayer()([features, grid]).shape
+    >>> keras_lzu.UnzoomLayer()([features, grid]).shape
     (None, 60, 80, 16)
+
+    The zoomed row of `ZoomLayer`'s example, back in the original layout:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> zoomed = np.array([0, 1, 3, 6], "float32").reshape(1, 1, 4, 1)
+    >>> unzoomed = keras_lzu.UnzoomLayer((1, 8))([zoomed, grid])
+    >>> print(np.round(keras.ops.convert_to_numpy(unzoomed)[0, 0, :, 0], 3))
+    [0.    1.    2.333 3.    4.    5.    6.    6.   ]
 
     Args:
         output_size: `(height, width)` of the unzoomed features, or `None`

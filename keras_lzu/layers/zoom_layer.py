@@ -9,14 +9,26 @@ class ZoomLayer(keras.layers.Layer):
     """Resamples images through a warp grid, spending pixels where it is dense.
 
     Output pixel `(r, c)` samples the image at the grid's warp of its centre
-    (ARCHITECTURE.md section 2). With the identity grid the layer is a plain
+    (docs/conventions.md). With the identity grid the layer is a plain
     bilinear resize. The resampling runs in float32 whatever the dtype policy;
     the result is cast to the layer's compute dtype.
 
+    Example:
+
     >>> images = keras.Input((240, 320, 3))
-    >>> grid = SaliencyGrid(mode="fixed")(images)
-    >>> ZoomLayer((120, 160))([images, grid]).shape
+    >>> grid = keras_lzu.SaliencyGrid(mode="fixed")(images)
+    >>> keras_lzu.ZoomLayer((120, 160))([images, grid]).shape
     (None, 120, 160, 3)
+
+    A row whose pixel values are their column index, zoomed through a grid
+    that puts its left quarter into the left half of the output:
+
+    >>> row = np.arange(8, dtype="float32").reshape(1, 1, 8, 1)
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> zoomed = keras_lzu.ZoomLayer((1, 4))([row, grid])
+    >>> print(keras.ops.convert_to_numpy(zoomed)[0, 0, :, 0])
+    [0. 1. 3. 6.]
 
     Args:
         output_size: `(height, width)` of the zoomed images.

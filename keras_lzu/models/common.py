@@ -1,15 +1,19 @@
 """Pieces shared by the `wrap()` adapters.
 
-Every adapter does the same four things, with the helpers of this module:
+Every adapter does the same five things, with the helpers of this module:
 
-1. checks that the zoomed size suits the model's strides
+1. recognises the models of its family without importing their library
+   (`matches_family`);
+2. checks that the zoomed size suits the model's strides
    (`check_output_size`);
-2. rebuilds the model's functional graph with a zoom before it and an unzoom
-   after the chosen feature layers (`lzu_graph`, which uses `unzoom_all`);
-3. maps labels and predictions between the caller's image frame and the
+3. rebuilds the model's functional graph with a zoom before it and an unzoom
+   after the chosen feature layers (`lzu_graph`, which uses `unzoom_all`;
+   `dict_output_submodel` finds a backbone's feature pyramid);
+4. maps labels and predictions between the caller's image frame and the
    uniform layout of `output_size` (`image_size`, `scale_boxes`,
-   `ResizeToImage`);
-4. gives the wrapped model the interface of `LZUModelMixin`: `infer(images)`
+   `ResizeToImage`; detectors compute their loss there with
+   `WrappedDetectorMixin`);
+5. gives the wrapped model the interface of `LZUModelMixin`: `infer(images)`
    for SavedModel export and the `lzu_metadata` dict.
 
 The caller's frame is the pixel frame of the images given to the wrapped
@@ -23,6 +27,7 @@ import collections
 import keras
 from keras import ops
 
+from keras_lzu import keras_internals
 from keras_lzu.layers import InvertGrid
 from keras_lzu.layers import SaliencyGrid
 from keras_lzu.layers import UnzoomLayer
@@ -44,6 +49,26 @@ Attributes:
     grid: the warp grid of the saliency layer.
     inverse: the `InvertGrid` output shared by every unzoom.
 """
+
+
+def class_in_family(model, module_prefix, class_names):
+    """True when a class of `model`'s MRO is one of `class_names` defined in
+    a module under `module_prefix` (checked without importing the library)."""
+    for cls in type(model).__mro__:
+        if cls.__name__ in class_names and cls.__module__.startswith(
+            module_prefix
+        ):
+            return True
+    return False
+
+
+def matches_family(model, module_prefix, class_names):
+    """True for a model of one of `class_names` from the library
+    `module_prefix` that `wrap` has not wrapped already: an adapter's
+    `matches`."""
+    return class_in_family(model, module_prefix, class_names) and not (
+        isinstance(model, LZUModelMixin)
+    )
 
 
 def check_output_size(output_size, multiple, family):
@@ -252,8 +277,8 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers):
         return call_and_unzoom
 
     try:
-        outputs = model._run_through_graph(
-            [zoomed], operation_fn=operation_fn
+        outputs = keras_internals.run_through_graph(
+            model, [zoomed], operation_fn
         )
     except FeatureRankError:
         raise
@@ -263,7 +288,7 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers):
             f"{tuple(output_size)}: choose an output_size that suits the "
             f"model's strides. Cause: {error}"
         ) from error
-    inputs = keras.tree.pack_sequence_as(model._inputs_struct, [images])
+    inputs = keras_internals.pack_as_inputs(model, [images])
     return LZUGraph(inputs, outputs, images, grid, inverse)
 
 
@@ -298,10 +323,30 @@ def unzoom_all(features, inverse, unzoom_layer, source="features"):
     return keras.tree.map_structure(unzoom, features)
 
 
+def dict_output_submodel(model, description):
+    """The first nested model of `model` whose output is a dict: the
+    feature extractor of a KerasCV or KerasHub DeepLab, whose levels
+    `{"P2", ...}` are the features to unzoom.
+
+    Args:
+        model: a functional `keras.Model`.
+        description: what such a submodel is in this model family, for the
+            error message.
+
+    Raises:
+        ValueError: if `model` runs no such submodel.
+    """
+    for operation in model.operations:
+        output = getattr(operation, "output", None)
+        if isinstance(operation, keras.Model) and isinstance(output, dict):
+            return operation
+    raise ValueError(
+        f"Found no feature pyramid in {model.name!r}: {description}"
+    )
+
+
 def _image_input(model):
-    if not isinstance(model, keras.Model) or not hasattr(
-        model, "_run_through_graph"
-    ):
+    if not keras_internals.is_functional(model):
         raise ValueError(
             "keras_lzu.wrap() can rebuild only functional models. Received: "
             f"{type(model).__name__}"
@@ -518,7 +563,7 @@ class LZUModelMixin(saving.AtomicSaveMixin):
         (KerasCV's RetinaNet takes `{"images": ...}`), so the call matches
         the functional graph instead of relying on Keras to flatten it.
         """
-        inputs = keras.tree.pack_sequence_as(self._inputs_struct, [images])
+        inputs = keras_internals.pack_as_inputs(self, [images])
         return self(inputs, training=False)
 
     def lzu_config(self):
@@ -571,6 +616,30 @@ class WrappedTaskMixin(LZUModelMixin):
             wrapped = cls.wrapped_class.from_config(wrapped)
         saliency = deserialize_saliency(config.pop("saliency"))
         return cls(wrapped, saliency=saliency, **config)
+
+
+class WrappedDetectorMixin(WrappedTaskMixin):
+    """`WrappedTaskMixin` for detectors: the loss in the uniform layout.
+
+    The wrapper's labels are in the caller's frame; its
+    `_labels_to_uniform(images, y)` maps them to the uniform layout of
+    `output_size`, where the wrapped detector's anchors, label encoder and
+    losses work, and which its library reads off an image tensor
+    (`_uniform_images`).
+    """
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     **kwargs):
+        check_images(x)
+        y = self._labels_to_uniform(x, y)
+        return super().compute_loss(
+            self._uniform_images(), y, y_pred, sample_weight, **kwargs
+        )
+
+    def _uniform_images(self):
+        """A stand-in batch with the uniform layout's shape: KerasCV and
+        KerasHub read image sizes off an image tensor."""
+        return ops.zeros((1, *self.output_size, 1))
 
 
 def deserialize_saliency(saliency):

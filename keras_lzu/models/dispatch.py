@@ -110,14 +110,3 @@ def make_saliency_layer(saliency, grid_shape=(31, 51), separable=True):
         mode="fixed", grid_shape=grid_shape, separable=separable,
         prior=prior, name="saliency_grid",
     )
-
-
-def class_in_family(model, module_prefix, class_names):
-    """True when a class of `model`'s MRO is one of `class_names` defined in
-    a module under `module_prefix` (checked without importing the library)."""
-    for cls in type(model).__mro__:
-        if cls.__name__ in class_names and cls.__module__.startswith(
-            module_prefix
-        ):
-            return True
-    return False

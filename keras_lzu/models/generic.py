@@ -9,6 +9,7 @@ unchanged with the model's own layers.
 import keras
 from keras import ops
 
+from keras_lzu import keras_internals
 from keras_lzu.models import common
 from keras_lzu.models import saving
 
@@ -16,9 +17,7 @@ from keras_lzu.models import saving
 def matches(model):
     """True for a functional Keras model (the generic path is chosen with
     `feature_layers=` rather than by type)."""
-    return isinstance(model, keras.Model) and hasattr(
-        model, "_run_through_graph"
-    )
+    return keras_internals.is_functional(model)
 
 
 def wrap(model, output_size, saliency_layer, feature_layers, **options):

@@ -16,7 +16,6 @@ from keras import ops
 
 from keras_lzu.models import common
 from keras_lzu.models import saving
-from keras_lzu.models.dispatch import class_in_family
 
 try:
     from keras_cv import bounding_box
@@ -31,9 +30,7 @@ WRAPPER_NAME = "LZURetinaNet"
 
 def matches(model):
     """True for a KerasCV `RetinaNet` that is not already wrapped."""
-    return class_in_family(
-        model, "keras_cv", ("RetinaNet",)
-    ) and not isinstance(model, common.LZUModelMixin)
+    return common.matches_family(model, "keras_cv", ("RetinaNet",))
 
 
 def retinanet_config(retinanet):
@@ -92,7 +89,7 @@ if RetinaNet is not None:
             return super().from_config(config)
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
-    class LZURetinaNet(common.WrappedTaskMixin, RetinaNet):
+    class LZURetinaNet(common.WrappedDetectorMixin, RetinaNet):
         """A KerasCV `RetinaNet` that zooms its input and unzooms its pyramid.
 
         The images (any size) are zoomed to `output_size` through the warp
@@ -168,13 +165,6 @@ if RetinaNet is not None:
         def wrapped_config(self):
             return retinanet_config(self)
 
-        def compute_loss(self, x, y, y_pred, sample_weight, **kwargs):
-            common.check_images(x)
-            y = self._labels_to_uniform(x, y)
-            return super().compute_loss(
-                self._uniform_images(), y, y_pred, sample_weight, **kwargs
-            )
-
         def decode_predictions(self, predictions, images):
             """Decodes raw outputs into boxes in the frame of `images`.
 
@@ -239,11 +229,6 @@ if RetinaNet is not None:
             valid = ops.reshape(y["classes"], ops.shape(boxes)[:2]) >= 0
             y["boxes"] = ops.where(valid[..., None], boxes, y["boxes"])
             return y
-
-        def _uniform_images(self):
-            """A stand-in image batch whose shape is the uniform layout's:
-            KerasCV reads image sizes off an image tensor."""
-            return ops.zeros((1, *self.output_size, 1))
 
 
 def _dense_labels(y, bounding_box_format):

@@ -33,6 +33,18 @@ def identity_grid(batch=1, grid_shape=(31, 51)):
 
     Returns:
         A `(batch, gh, gw, 2)` float32 tensor.
+
+    Example:
+
+    >>> grid = keras_lzu.ops.identity_grid(batch=1, grid_shape=(2, 3))
+    >>> tuple(grid.shape)
+    (1, 2, 3, 2)
+    >>> print(keras.ops.convert_to_numpy(grid)[0, :, :, 0])  # x
+    [[0.  0.5 1. ]
+     [0.  0.5 1. ]]
+    >>> print(keras.ops.convert_to_numpy(grid)[0, :, :, 1])  # y
+    [[0. 0. 0.]
+     [1. 1. 1.]]
     """
     gh, gw = _grid_shape(grid_shape)
     if int(batch) < 1:
@@ -77,10 +89,26 @@ def saliency_to_grid(
 
     Example:
 
-    >>> saliency = np.ones((1, 31, 51), "float32")
-    >>> grid = saliency_to_grid(saliency)
-    >>> np.allclose(grid, identity_grid(1, (31, 51)), atol=1e-5)
+    A uniform saliency gives the identity grid:
+
+    >>> uniform = np.ones((1, 31, 51), "float32")
+    >>> grid = keras_lzu.ops.saliency_to_grid(uniform)
+    >>> identity = keras_lzu.ops.identity_grid(1, (31, 51))
+    >>> np.allclose(keras.ops.convert_to_numpy(grid), identity, atol=1e-5)
     True
+
+    A salient left edge pulls the control points to the left, so the zoom
+    magnifies it:
+
+    >>> saliency = np.ones((1, 3, 5), "float32")
+    >>> saliency[:, :, 0] = 10.0
+    >>> grid = keras_lzu.ops.saliency_to_grid(
+    ...     saliency, grid_shape=(3, 5), attraction_fwhm=2
+    ... )
+    >>> print(np.round(keras.ops.convert_to_numpy(grid)[0, 0, :, 0], 3))
+    [0.    0.08  0.395 0.75  1.   ]
+    >>> print(keras.ops.convert_to_numpy(grid)[0, :, 0, 1])  # y is uniform
+    [0.  0.5 1. ]
     """
     gh, gw = _grid_shape(grid_shape)
     if not attraction_fwhm > 0:
@@ -146,6 +174,19 @@ def interpolate_grid(grid, points):
 
     Returns:
         `(B, N, 2)` normalized points of the original frame.
+
+    Example:
+
+    A grid that magnifies the left quarter of the image into the left half
+    of the zoomed frame:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> points = np.array([[[0.25, 0.5], [0.75, 0.5]]], "float32")
+    >>> warped = keras_lzu.ops.interpolate_grid(grid, points)
+    >>> print(keras.ops.convert_to_numpy(warped))
+    [[[0.125 0.5  ]
+      [0.625 0.5  ]]]
     """
     grid = ops.cast(grid, "float32")
     points = ops.cast(points, "float32")
@@ -175,8 +216,23 @@ def upsample_grid(grid, size):
     `((c + .5) / W, (r + .5) / H)`; the grid is treated as a function on
     `[0, 1]^2` with its control points spanning it edge to edge.
 
+    Args:
+        grid: `(Bg, gh, gw, 2)` grid.
+        size: `(H, W)`, the pixels to evaluate the grid at.
+
     Returns:
         `(Bg, H, W, 2)` normalized input coordinates.
+
+    Example:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> locations = keras_lzu.ops.upsample_grid(grid, (1, 4))
+    >>> print(keras.ops.convert_to_numpy(locations)[0, 0])
+    [[0.0625 0.5   ]
+     [0.1875 0.5   ]
+     [0.4375 0.5   ]
+     [0.8125 0.5   ]]
     """
     grid = ops.cast(grid, "float32")
     height, width = size

@@ -1,6 +1,6 @@
 """Zoom and unzoom: bilinear resampling of images and features through a grid.
 
-Conventions (ARCHITECTURE.md section 2): output pixel `(r, c)` of a size
+Conventions (docs/conventions.md): output pixel `(r, c)` of a size
 `(H', W')` has normalized centre `((c + .5) / W', (r + .5) / H')`; a normalized
 location `(x, y)` of a `(H, W)` tensor is sampled bilinearly at pixel
 coordinates `(x W - .5, y H - .5)`, clamped to the border (edge replicate).
@@ -46,9 +46,31 @@ def zoom(images, grid, output_size, separable=False, validate=False):
 
     Example:
 
-    >>> images = np.random.rand(2, 120, 160, 3).astype("float32")
-    >>> zoom(images, identity_grid(1), (60, 80)).shape
-    (2, 60, 80, 3)
+    With the identity grid, zoom is a bilinear resize:
+
+    >>> images = np.random.default_rng(0).random((2, 12, 16, 3), "float32")
+    >>> identity = keras_lzu.ops.identity_grid(1, (31, 51))
+    >>> zoomed = keras_lzu.ops.zoom(images, identity, output_size=(6, 8))
+    >>> tuple(zoomed.shape)
+    (2, 6, 8, 3)
+    >>> resized = keras.ops.image.resize(images, (6, 8), antialias=False)
+    >>> np.allclose(
+    ...     keras.ops.convert_to_numpy(zoomed),
+    ...     keras.ops.convert_to_numpy(resized),
+    ...     atol=1e-5,
+    ... )
+    True
+
+    A grid whose control points `x = (0, 0.25, 1)` put the left quarter of
+    the image into the left half of the zoomed frame; the row's pixel values
+    are their column index:
+
+    >>> row = np.arange(8, dtype="float32").reshape(1, 1, 8, 1)
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> zoomed = keras_lzu.ops.zoom(row, grid, output_size=(1, 4))
+    >>> print(keras.ops.convert_to_numpy(zoomed)[0, 0, :, 0])
+    [0. 1. 3. 6.]
     """
     images, grid = _prepare(images, grid, "images", validate)
     height, width = validation.size_pair(output_size, "output_size")
@@ -81,6 +103,18 @@ def unzoom(features, grid, output_size=None, separable=False,
 
     Returns:
         `(B, h, w, C)` unzoomed features.
+
+    Example:
+
+    The zoomed row of `zoom`'s example, back in the original layout: the
+    magnified left quarter comes back exactly.
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> zoomed = np.array([0, 1, 3, 6], "float32").reshape(1, 1, 4, 1)
+    >>> unzoomed = keras_lzu.ops.unzoom(zoomed, grid, output_size=(1, 8))
+    >>> print(np.round(keras.ops.convert_to_numpy(unzoomed)[0, 0, :, 0], 3))
+    [0.    1.    2.333 3.    4.    5.    6.    6.   ]
     """
     grid = ops.convert_to_tensor(grid)
     inverse = inversion.invert_grid(
@@ -93,6 +127,28 @@ def unzoom_with_inverse(features, inverse, output_size=None):
     """`unzoom` with an inverse precomputed by `invert_grid`.
 
     Lets several feature levels share one inversion of the same grid.
+
+    Args:
+        features: `(B, h', w', C)` features computed on the zoomed image.
+        inverse: the dict returned by `invert_grid`.
+        output_size: `(h, w)`; defaults to the features' own spatial size.
+
+    Returns:
+        `(B, h, w, C)` unzoomed features.
+
+    Example:
+
+    One inversion, evaluated at two resolutions:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> inverse = keras_lzu.ops.invert_grid(grid, separable=True)
+    >>> zoomed = np.array([0, 1, 3, 6], "float32").reshape(1, 1, 4, 1)
+    >>> for size in [(1, 8), (1, 4)]:
+    ...     unzoomed = keras_lzu.ops.unzoom_with_inverse(zoomed, inverse, size)
+    ...     print(np.round(keras.ops.convert_to_numpy(unzoomed)[0, 0, :, 0], 3))
+    [0.    1.    2.333 3.    4.    5.    6.    6.   ]
+    [0.5   2.667 4.5   6.   ]
     """
     features = ops.convert_to_tensor(features)
     validation.check_images(features, "features")

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_lzu import keras_internals
 from keras_lzu import tensorflow_graph_checks
 
 # Grids from `saliency_to_grid` are non-decreasing up to float32 rounding.
@@ -285,13 +286,8 @@ def concrete_value(x):
         return None
     if not ops.is_tensor(x):
         return np.asarray(x)
-    try:
-        from keras.src.backend.common.symbolic_scope import in_symbolic_scope
-
-        if in_symbolic_scope():
-            return None
-    except ImportError:
-        pass
+    if keras_internals.in_symbolic_scope():
+        return None
     try:
         return np.asarray(ops.convert_to_numpy(x))
     except Exception:
