@@ -27,6 +27,8 @@ from PIL import Image
 import keras_lzu
 import reference
 from keras_lzu import visualize
+from keras_lzu.data import SyntheticDrivingScenes
+from keras_lzu.data import coco_semantic_mask
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -96,13 +98,13 @@ def test_example_runs_with_its_smoke_test_args(name, tmp_path):
     )
     out = str(tmp_path / "out")
     args = [arg.format(out=out) for arg in args]
-    run_example(name, args)
+    stdout = run_example(name, args)
     written = _written_files(out)
     assert written, f"{name} wrote nothing to {out}"
     contents = {os.path.relpath(path, out): _read(path) for path in written}
     check = OUTPUT_CHECKS.get(name)
     if check is not None:
-        check(contents, args)
+        check(contents, args, stdout)
 
 
 def _written_files(out):
@@ -143,7 +145,7 @@ def _read(path):
     pytest.fail(f"No reader for {path}: add one to _read.")
 
 
-def check_wrap_functional_model(contents, args):
+def check_wrap_functional_model(contents, args, stdout):
     image, mask = contents["image.png"], contents["mask.npy"]
     model = contents["model.keras"]
     assert mask.shape == image.shape[:2]
@@ -157,7 +159,7 @@ def check_wrap_functional_model(contents, args):
     )
 
 
-def check_export_and_serve(contents, args):
+def check_export_and_serve(contents, args, stdout):
     image, served = contents["image.png"], contents["served.npz"]
     height, width = (int(v) for v in args[args.index("--image-size") + 1:][:2])
     assert image.shape == (height, width, 3)
@@ -173,7 +175,7 @@ def check_export_and_serve(contents, args):
             )
 
 
-def check_visualize_your_image(contents, args):
+def check_visualize_your_image(contents, args, stdout):
     views = contents["lzu_views.npz"]
     image = visualize.read_image(visualize.SAMPLE_IMAGE)
     x1, y1, x2, y2 = (float(v) for v in args[args.index("--box") + 1:][:4])
@@ -195,7 +197,42 @@ def check_visualize_your_image(contents, args):
     assert width > 3 * height  # three panels in a row
 
 
+def _size_argument(args, flag):
+    return tuple(int(v) for v in args[args.index(flag) + 1:][:2])
+
+
+def check_train_detector(contents, args, stdout):
+    metrics = contents[os.path.join("prior", "metrics.json")]
+    train_count = int(args[args.index("--train-count") + 1])
+    assert metrics["task"] == "detection"
+    assert metrics["train_images"] == train_count
+    assert f"| prior | {metrics['final']['AP']:.4f} |" in stdout
+    model = contents[os.path.join("prior", "model.keras")]
+    assert model.lzu_metadata["task"] == "detection"
+
+
+def check_train_segmenter(contents, args, stdout):
+    metrics = contents[os.path.join("prior", "metrics.json")]
+    assert f"| prior | {metrics['final']['mIoU']:.4f} |" in stdout
+    # The RLE masks it wrote render to the generator's own masks.
+    height, width = _size_argument(args, "--image-size")
+    annotations = contents[os.path.join("data", "train", "instances.json")]
+    num_classes = len(annotations["categories"])
+    scenes = SyntheticDrivingScenes(image_size=(height, width),
+                                    num_classes=num_classes, seed=0)
+    class_of = {k + 1: k + 1 for k in range(num_classes)}
+    for image in annotations["images"]:
+        mask = coco_semantic_mask(
+            [a for a in annotations["annotations"]
+             if a["image_id"] == image["id"]],
+            height, width, class_of)
+        expected = scenes.sample(image["id"] - 1, "train")["mask"]
+        np.testing.assert_array_equal(mask, expected)
+
+
 OUTPUT_CHECKS = {
+    "train_detector.py": check_train_detector,
+    "train_segmenter.py": check_train_segmenter,
     "wrap_functional_model.py": check_wrap_functional_model,
     "export_and_serve.py": check_export_and_serve,
     "visualize_your_image.py": check_visualize_your_image,
