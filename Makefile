@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.cfg Makefile | cksum | cut -d' ' -
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,cv]"
+	$(PY) -m pip install --quiet -e ".[cpu,dev,cv]"
 	# The CPU build of PyTorch that lies on this project's machines, for the
 	# ops and layers suite on the torch backend.
 	$(PY) -m pip install --quiet $(TORCH)

@@ -66,7 +66,7 @@ def main(argv=None):
     import grpc
     import tensorflow as tf
 
-    from keras_lzu import export
+    from keras_lzu import saved_model_export
     from keras_lzu.serving import GrpcPredictionClient
     from keras_lzu.serving import LocalModelServer
 
@@ -77,7 +77,7 @@ def main(argv=None):
         # The backbone sees half the resolution (a multiple of its stride).
         zoomed = (max(32, args.height // 64 * 32), max(32, args.width // 64 * 32))
         model = build_model(args.model, zoomed)
-        export.export(model, export_dir)
+        saved_model_export.export(model, export_dir)
         serve = tf.saved_model.load(
             os.path.join(export_dir, "1")).signatures["serving_default"]
         serve(images=tf.constant(images))  # Warm up.

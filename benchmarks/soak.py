@@ -56,7 +56,7 @@ def stage_models(staging, count):
     sys.path.insert(0, os.path.join(ROOT, "tests", "serving"))
     import fake_models
 
-    from keras_lzu import export
+    from keras_lzu import saved_model_export
 
     model = fake_models.FakeDetector()
     original = [weight.numpy() for weight in model.weights]
@@ -64,7 +64,9 @@ def stage_models(staging, count):
     for source in range(count):
         for weight, value in zip(model.weights, original):
             weight.assign(value * (1.0 + 0.15 * source))
-        sources[source] = export.export(model, staging, version=source + 1)
+        sources[source] = saved_model_export.export(
+            model, staging, version=source + 1
+        )
     return sources
 
 

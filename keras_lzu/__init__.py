@@ -7,18 +7,24 @@ TF Serving stack, only when they are used.
 
 import importlib
 
-from keras_lzu import ops
-from keras_lzu.layers import InvertGrid
-from keras_lzu.layers import SaliencyGrid
-from keras_lzu.layers import UnzoomLayer
-from keras_lzu.layers import ZoomLayer
+from keras_lzu.extras import tensorflow_required
+
+with tensorflow_required(
+    "Keras's TensorFlow backend (the default; with KERAS_BACKEND=jax or "
+    "KERAS_BACKEND=torch the ops and layers run without TensorFlow)"
+):
+    from keras_lzu import ops
+    from keras_lzu.layers import InvertGrid
+    from keras_lzu.layers import SaliencyGrid
+    from keras_lzu.layers import UnzoomLayer
+    from keras_lzu.layers import ZoomLayer
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "wrap": ("keras_lzu.models", "wrap"),
     "load_model": ("keras_lzu.models", "load_model"),
-    "export": ("keras_lzu.export", "export"),
+    "export": ("keras_lzu.saved_model_export", "export"),
     "saliency_prior_from_boxes": ("keras_lzu.data", "saliency_prior_from_boxes"),
 }
 
@@ -26,7 +32,9 @@ _LAZY = {
 def __getattr__(name):
     if name in _LAZY:
         module_name, attribute = _LAZY[name]
-        return getattr(importlib.import_module(module_name), attribute)
+        with tensorflow_required(f"keras_lzu.{name}"):
+            module = importlib.import_module(module_name)
+        return getattr(module, attribute)
     raise AttributeError(f"module 'keras_lzu' has no attribute {name!r}")
 
 

@@ -26,6 +26,8 @@ COMMANDS = {
                 "query a server with images"),
     "evaluate": ("keras_lzu.evaluation.cli", "evaluate_main",
                  "COCO box AP or mIoU of a saved model on a COCO dataset"),
+    "train": ("keras_lzu.training.cli", "train_main",
+              "train an LZU detector or segmenter on a COCO dataset"),
 }
 
 

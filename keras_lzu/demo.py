@@ -25,6 +25,7 @@ Every figure comes from the run. The building blocks (`make_scenes`,
 
 import argparse
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -254,8 +255,17 @@ def box_prior(split, canvas, floor=PRIOR_FLOOR):
 # Models.
 
 
+def __getattr__(name):
+    # `keras_lzu.load_model` finds the classes a saved file names here.
+    if name == "CompactFeaturePyramid":
+        return compact_pyramid_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
 def compact_pyramid_class():
-    """A KerasCV `FeaturePyramid` with `filters` channels instead of 256."""
+    """A KerasCV `FeaturePyramid` with `filters` channels instead of 256
+    (defined on first use: it subclasses a KerasCV class)."""
     from keras_cv.models.retinanet import FeaturePyramid
 
     import keras
@@ -318,10 +328,14 @@ def build_retinanet(num_classes, seed=0, filters=(16, 32, 64, 128),
     feature pyramid and heads of width `head_filters`, anchors suited to
     small objects (`ANCHOR_SIZES`, matched at IoU `POSITIVE_IOU`), pixel
     `xyxy` boxes, NMS keeping up to `max_detections` boxes above a
-    confidence of `min_confidence`.
+    confidence of `min_confidence`. It is a `SerializableRetinaNet`, so it
+    saves and loads (`keras_lzu.load_model`) with its compact pyramid,
+    wrapped or not.
     """
     import keras
     import keras_cv
+
+    from keras_lzu.models.keras_cv_retinanet import SerializableRetinaNet
 
     keras.utils.set_random_seed(seed)
     backbone = keras_cv.models.CSPDarkNetBackbone(
@@ -345,7 +359,7 @@ def build_retinanet(num_classes, seed=0, filters=(16, 32, 64, 128),
         box_variance=[0.1, 0.1, 0.2, 0.2],
     )
     prior = keras.initializers.Constant(-np.log((1 - 0.01) / 0.01))
-    return keras_cv.models.RetinaNet(
+    return SerializableRetinaNet(
         num_classes=num_classes,
         bounding_box_format="xyxy",
         backbone=backbone,
@@ -558,12 +572,12 @@ def serving_check(model, images, work_dir, atol=1e-2):
         dict with `"ok"` (bool), `"max_box_diff"`, `"max_score_diff"`,
         `"same_counts"`, `"images"` and `"target"`.
     """
-    from keras_lzu import export
+    from keras_lzu import saved_model_export
     from keras_lzu.serving import GrpcPredictionClient
     from keras_lzu.serving import LocalModelServer
 
     export_dir = os.path.join(work_dir, "lzu_savedmodel")
-    export.export(model, export_dir)
+    saved_model_export.export(model, export_dir)
     expected = {k: np.asarray(v) for k, v in
                 model.infer(images.astype("float32")).items()}
     server = LocalModelServer(export_dir, model_name="lzu", port=0).start()

@@ -5,6 +5,7 @@ so that a missing package is reported as the `pip install` line that adds
 it, not as a bare `ModuleNotFoundError` deep in a traceback.
 """
 
+import contextlib
 import importlib
 
 
@@ -40,4 +41,37 @@ def import_optional(module, extra, purpose):
         raise MissingExtraError(
             f"{purpose} needs the optional package {missing!r}, which is not "
             f"installed: pip install 'keras-lzu[{extra}]'"
+        ) from error
+
+
+@contextlib.contextmanager
+def tensorflow_required(needed_by):
+    """Turns a failed `import tensorflow` inside the block into an error
+    that says what needed it and which extra installs it.
+
+    keras-lzu does not install TensorFlow by itself: its CPU and GPU builds
+    are separate wheels (`tensorflow-cpu`, `tensorflow[and-cuda]`) that
+    overwrite each other's files when both are installed, so the user picks
+    one with the `cpu` or `gpu` extra. The ops and layers run without
+    TensorFlow on the JAX and PyTorch backends; Keras's TensorFlow backend,
+    the tf.data pipelines, the model adapters, export and serving need it.
+
+    Args:
+        needed_by: str, what needs TensorFlow, for the message.
+
+    Raises:
+        MissingExtraError: (with `name="tensorflow"`) when TensorFlow is
+            not installed.
+    """
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "tensorflow":
+            raise
+        raise MissingExtraError(
+            f"{needed_by} needs TensorFlow, which is not installed: "
+            "pip install 'keras-lzu[cpu]' on a CPU machine or "
+            "pip install 'keras-lzu[gpu]' on an NVIDIA GPU machine (not "
+            "both: the two TensorFlow builds break each other).",
+            name="tensorflow",
         ) from error

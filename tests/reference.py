@@ -1,6 +1,6 @@
 """Independent NumPy/SciPy references for the LZU conventions.
 
-Written from ARCHITECTURE.md section 2, not from the package's code: grids
+Written from docs/conventions.md, not from the package's code: grids
 are interpolated and images sampled with `scipy.ndimage.map_coordinates`
 (order 1, edge mode "nearest"), and the general inverse is found by brute
 force over every quad with Newton's method.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` runs it: everything on the TensorFlow
-# backend, and the ops and layers suite on JAX and then PyTorch. The JAX and
-# PyTorch passes run beside the TensorFlow one (mostly one busy core each on a
-# 2-core machine: 14.5 minutes in series, 6.5 to 7 beside it); their logs
-# print when all are done.
+# backend, and the ops and layers suite (with the checks of the private Keras
+# APIs they use) on JAX and then PyTorch. The JAX and PyTorch passes run
+# beside the TensorFlow one (mostly one busy core each on a 2-core machine:
+# 14.5 minutes in series, 6.5 to 7 beside it); their logs print when all are
+# done.
 # Usage: tests/run_all_backends.sh PYTHON
 set -u
 python=${1:-python}
@@ -14,7 +15,8 @@ trap 'kill "$others" 2>/dev/null; rm -rf "$logs"' EXIT
 (
     for backend in jax torch; do
         KERAS_BACKEND=$backend "$python" -m pytest -q -p no:cacheprovider \
-            tests/ops tests/layers -m "not tensorflow_only" \
+            tests/ops tests/layers tests/test_keras_internals.py \
+            -m "not tensorflow_only" \
             >"$logs/$backend.log" 2>&1
         echo $? >"$logs/$backend.rc"
     done
@@ -27,7 +29,7 @@ wait "$others"
 
 for backend in jax torch; do
     echo
-    echo "== KERAS_BACKEND=$backend: tests/ops tests/layers =="
+    echo "== KERAS_BACKEND=$backend: tests/ops tests/layers tests/test_keras_internals.py =="
     cat "$logs/$backend.log"
     rc=$(cat "$logs/$backend.rc" 2>/dev/null || echo 1)
     [ "$rc" -eq 0 ] || status=1

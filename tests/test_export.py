@@ -15,7 +15,8 @@ import tensorflow as tf
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "serving"))
 
 import fake_models  # noqa: E402
-from keras_lzu import export as export_lib  # noqa: E402
+import keras_lzu  # noqa: E402
+from keras_lzu import saved_model_export as export_lib  # noqa: E402
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -78,10 +79,12 @@ def segmenter():
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory, detector, segmenter):
+    """Both models exported with the public `keras_lzu.export`, called twice
+    in one process as a user would."""
     root = tmp_path_factory.mktemp("export")
     return {
-        "detector": export_lib.export(detector, root / "detector"),
-        "segmenter": export_lib.export(segmenter, root / "segmenter"),
+        "detector": keras_lzu.export(detector, root / "detector"),
+        "segmenter": keras_lzu.export(segmenter, root / "segmenter"),
     }
 
 
@@ -249,6 +252,14 @@ def test_images_over_max_image_size_are_rejected(tmp_path, detector):
         serve(images=tf.zeros((1, 41, 10, 3), tf.uint8))
 
 
+def test_an_empty_batch_is_rejected_saying_so(exports):
+    serve = tf.saved_model.load(exports["detector"]).signatures[
+        "serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="at least one image"):
+        serve(images=tf.zeros((0, 32, 48, 3), tf.uint8))
+
+
 def test_saved_model_cli_lists_signatures(exports):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     if not os.path.exists(cli):
@@ -282,6 +293,14 @@ def test_versions_are_numbered_and_never_overwritten(tmp_path, segmenter):
 def test_invalid_version_is_rejected(tmp_path, segmenter, version):
     with pytest.raises(ValueError, match="version"):
         export_lib.export(segmenter, tmp_path, version=version)
+
+
+@pytest.mark.parametrize("max_image_size", ["24", True, (True, 64), 0])
+def test_invalid_max_image_size_is_rejected(tmp_path, segmenter,
+                                            max_image_size):
+    with pytest.raises(ValueError, match="max_image_size"):
+        export_lib.export(segmenter, tmp_path, max_image_size=max_image_size)
+    assert os.listdir(tmp_path) == []
 
 
 def test_model_without_infer_is_rejected(tmp_path):

@@ -1,5 +1,5 @@
-"""Input pipelines: COCO-format detection data, synthetic driving scenes and
-the dataset-wide saliency prior.
+"""Input pipelines: COCO-format detection and segmentation data and their
+checks, synthetic driving scenes and the dataset-wide saliency prior.
 
 Importing this package imports TensorFlow (for `tf.data`) but never KerasCV.
 """
@@ -11,3 +11,6 @@ from keras_lzu.data.prior import saliency_prior_from_boxes
 from keras_lzu.data.synthetic import CLASS_NAMES
 from keras_lzu.data.synthetic import SyntheticDrivingScenes
 from keras_lzu.data.coco_masks import coco_semantic_mask
+from keras_lzu.data.coco_checks import CocoFormatError
+from keras_lzu.data.coco_checks import check_coco_dataset
+from keras_lzu.data.coco_segmentation import load_coco_segmentation_dataset

@@ -8,11 +8,12 @@ classes are dense and padded with -1 (the padding value of
 `keras_cv.bounding_box.to_dense`), so every batch has a static shape.
 """
 
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
+
+from keras_lzu.data import coco_checks
 
 BOX_FORMATS = (
     "xyxy",
@@ -52,19 +53,8 @@ def read_coco_annotations(annotation_file, include_crowd=False):
     >>> records["images"][0]["boxes"].shape  # doctest: +SKIP
     (7, 4)
     """
-    if not tf.io.gfile.exists(annotation_file):
-        raise FileNotFoundError(
-            f"`annotation_file` does not exist: {annotation_file!r}"
-        )
-    with tf.io.gfile.GFile(annotation_file, "r") as f:
-        try:
-            content = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"`annotation_file` is not valid JSON: {annotation_file!r} "
-                f"({error})"
-            ) from None
-    _check_structure(content, annotation_file)
+    content = coco_checks.load_coco_json(annotation_file)
+    coco_checks.check_coco_content(content, annotation_file)
 
     categories = sorted(content["categories"], key=lambda c: c["id"])
     category_ids = [c["id"] for c in categories]
@@ -87,17 +77,6 @@ def read_coco_annotations(annotation_file, include_crowd=False):
     for annotation in content["annotations"]:
         if annotation.get("iscrowd", 0) and not include_crowd:
             continue
-        if annotation["image_id"] not in index_of:
-            raise ValueError(
-                f"Annotation {annotation.get('id')!r} in {annotation_file!r} "
-                f"refers to unknown image_id {annotation['image_id']!r}."
-            )
-        if annotation["category_id"] not in class_of:
-            raise ValueError(
-                f"Annotation {annotation.get('id')!r} in {annotation_file!r} "
-                f"refers to unknown category_id "
-                f"{annotation['category_id']!r}."
-            )
         x, y, w, h = (float(v) for v in annotation["bbox"])
         if w <= 0 or h <= 0:
             continue
@@ -114,33 +93,6 @@ def read_coco_annotations(annotation_file, include_crowd=False):
     }
 
 
-def _check_structure(content, annotation_file):
-    def fail(what):
-        raise ValueError(
-            f"`annotation_file` {annotation_file!r} is not a COCO instances "
-            f"file: {what}"
-        )
-
-    if not isinstance(content, dict):
-        fail(f"the top level is a {type(content).__name__}, not an object.")
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(content.get(key), list):
-            fail(f"it has no list named {key!r}.")
-    for image in content["images"]:
-        missing = {"id", "file_name", "height", "width"} - set(image)
-        if missing:
-            fail(f"an image entry lacks {sorted(missing)}: {image!r}.")
-    for category in content["categories"]:
-        if "id" not in category:
-            fail(f"a category entry lacks 'id': {category!r}.")
-    for annotation in content["annotations"]:
-        missing = {"image_id", "category_id", "bbox"} - set(annotation)
-        if missing:
-            fail(f"an annotation lacks {sorted(missing)}: {annotation!r}.")
-        if len(annotation["bbox"]) != 4:
-            fail(f"an annotation's bbox is not [x, y, w, h]: {annotation!r}.")
-
-
 def load_coco_dataset(
     annotation_file,
     image_dir,
@@ -153,6 +105,7 @@ def load_coco_dataset(
     ragged=False,
     include_crowd=False,
     drop_remainder=False,
+    repeat=False,
 ):
     """Builds a batched `tf.data.Dataset` of COCO detection data.
 
@@ -185,6 +138,9 @@ def load_coco_dataset(
         ragged: bool, return ragged boxes and classes instead of padding.
         include_crowd: bool, keep `iscrowd=1` annotations.
         drop_remainder: bool, drop the last batch if it is smaller.
+        repeat: bool, repeat the images endlessly (reshuffled each pass
+            when `shuffle`), so that batches run across passes and none is
+            short; for training by steps.
 
     Returns:
         A prefetched `tf.data.Dataset`.
@@ -253,6 +209,8 @@ def load_coco_dataset(
         dataset = dataset.shuffle(
             len(records), seed=seed, reshuffle_each_iteration=True
         )
+    if repeat:
+        dataset = dataset.repeat()
     dataset = dataset.map(
         load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )

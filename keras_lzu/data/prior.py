@@ -28,7 +28,7 @@ def saliency_prior_from_boxes(
     `exp(-((x - cx) / sx)^2 / 2 - ((y - cy) / sy)^2 / 2)` with
     `sx = max(bandwidth * w, min_sigma[1])`,
     `sy = max(bandwidth * h, min_sigma[0])`, evaluated at the control points
-    `x_j = j / (gw - 1)`, `y_i = i / (gh - 1)` of ARCHITECTURE.md. Every bump
+    `x_j = j / (gw - 1)`, `y_i = i / (gh - 1)` of docs/conventions.md. Every bump
     has height 1 (not unit mass), so a tiny far object weighs as much as a
     large near one. The density is divided by its maximum, then a uniform
     floor is added and the result rescaled: `(density / max + floor) /

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lzu.data import coco
+from keras_lzu.extras import import_optional
 
 CLASS_NAMES = ("car", "pedestrian", "traffic_sign", "truck", "traffic_light")
 SPLITS = ("train", "validation")
@@ -55,6 +56,8 @@ class SyntheticDrivingScenes:
     * `"classes"`: int32 `(N,)`, indices into `class_names`;
     * `"mask"`: int32 `(H, W)` semantic mask, 0 for background and `k + 1`
       where an object of class `k` is visible;
+    * `"instances"`: int32 `(H, W)` instance mask, 0 for background and
+      `n + 1` where object `n` (row `n` of `"boxes"`) is visible;
     * `"horizon"`: float, the image row of the horizon.
 
     Objects are drawn far to near, so near objects occlude far ones; objects
@@ -203,6 +206,8 @@ class SyntheticDrivingScenes:
         keep &= np.asarray(drawn) > 0
         lookup = np.zeros(len(objects) + 1, "int32")
         lookup[1:] = np.where(keep, np.asarray(classes, "int32") + 1, 0)
+        renumber = np.zeros(len(objects) + 1, "int32")
+        renumber[1:] = np.where(keep, np.cumsum(keep), 0)
 
         noise = rng.integers(-6, 7, size=(height, width, 1), dtype=np.int16)
         image = np.clip(canvas + noise, 0, 255).astype("uint8")
@@ -211,6 +216,7 @@ class SyntheticDrivingScenes:
             "boxes": np.asarray(boxes, "float32").reshape(-1, 4)[keep],
             "classes": np.asarray(classes, "int32")[keep],
             "mask": lookup[instances],
+            "instances": renumber[instances],
             "horizon": float(horizon),
         }
 
@@ -376,7 +382,8 @@ class SyntheticDrivingScenes:
             )
         return dataset
 
-    def write_coco(self, directory, count, split="train"):
+    def write_coco(self, directory, count, split="train",
+                   segmentation=False):
         """Writes `count` samples of `split` as a COCO detection dataset.
 
         Creates `directory/instances.json` and the PNG images
@@ -386,16 +393,27 @@ class SyntheticDrivingScenes:
         box area), `iscrowd` 0. Read it back with `load_coco_dataset(
         path, os.path.join(directory, "images"))`.
 
+        With `segmentation`, each annotation also has a `segmentation`: the
+        compressed RLE of the object's visible pixels (its pixels of
+        `sample(...)["instances"]`), so that the semantic mask rendered
+        from the file is the sample's `"mask"`. This needs pycocotools
+        (`pip install 'keras-lzu[eval]'`).
+
         Args:
             directory: output directory (created if missing).
             count: int, samples `0 .. count - 1` are written.
             split: `"train"` or `"validation"`.
+            segmentation: bool, write instance masks as RLE.
 
         Returns:
             The path of the annotation file.
         """
         _check_split(split)
         count = coco._positive_int(count, "count")
+        if segmentation:
+            mask_api = import_optional(
+                "pycocotools.mask", "eval", "Writing COCO segmentations"
+            )
         image_dir = os.path.join(directory, "images")
         tf.io.gfile.makedirs(image_dir)
         images, annotations = [], []
@@ -415,18 +433,26 @@ class SyntheticDrivingScenes:
                     "width": width,
                 }
             )
-            for box, label in zip(sample["boxes"], sample["classes"]):
+            for number, (box, label) in enumerate(
+                zip(sample["boxes"], sample["classes"]), start=1
+            ):
                 x1, y1, x2, y2 = (float(v) for v in box)
-                annotations.append(
-                    {
-                        "id": len(annotations) + 1,
-                        "image_id": index + 1,
-                        "category_id": int(label) + 1,
-                        "bbox": [x1, y1, x2 - x1, y2 - y1],
-                        "area": (x2 - x1) * (y2 - y1),
-                        "iscrowd": 0,
+                annotation = {
+                    "id": len(annotations) + 1,
+                    "image_id": index + 1,
+                    "category_id": int(label) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+                if segmentation:
+                    visible = sample["instances"] == number
+                    rle = mask_api.encode(np.asfortranarray(visible, "uint8"))
+                    annotation["segmentation"] = {
+                        "size": [int(v) for v in rle["size"]],
+                        "counts": rle["counts"].decode("ascii"),
                     }
-                )
+                annotations.append(annotation)
         content = {
             "info": {"description": f"keras_lzu synthetic driving, {split}"},
             "licenses": [],

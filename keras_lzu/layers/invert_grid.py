@@ -14,14 +14,32 @@ class InvertGrid(keras.layers.Layer):
     only evaluates the inverse at its own pixel centres, exactly at its own
     resolution.
 
+    Example:
+
     >>> grid = keras.Input((31, 51, 2), batch_size=1)
-    >>> inverse = InvertGrid(separable=True)(grid)
+    >>> inverse = keras_lzu.InvertGrid(separable=True)(grid)
     >>> sorted(inverse)
     ['x_knots', 'y_knots']
+    >>> levels = [keras.Input((32, 48, 8)), keras.Input((16, 24, 8))]
+    >>> [keras_lzu.UnzoomLayer()([f, inverse]).shape for f in levels]
+    [(None, 32, 48, 8), (None, 16, 24, 8)]
+
+    On a concrete grid whose control points have `x = (0, 0.25, 1)`:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> inverse = keras_lzu.InvertGrid(separable=True)(grid)
+    >>> print(keras.ops.convert_to_numpy(inverse["x_knots"]))
+    [[0.   0.25 1.  ]]
 
     Args:
         separable: bool. `True` inverts per axis (exact for separable grids,
             much cheaper); `False` inverts any piecewise-bilinear warp.
+        validate: bool. Also check the grid's values (finite, in `[0, 1]`,
+            non-decreasing along each axis) when the layer runs in a
+            TensorFlow graph (`fit`, `predict`), a debugging aid for grids
+            given by the user: a bad grid fails the step. Eager calls always
+            check them; XLA-compiled steps never can.
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -32,14 +50,17 @@ class InvertGrid(keras.layers.Layer):
         the grid.
     """
 
-    def __init__(self, separable=False, **kwargs):
+    def __init__(self, separable=False, validate=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.separable = bool(separable)
+        self.validate = bool(validate)
 
     def call(self, grid):
-        return inversion.invert_grid(grid, separable=self.separable)
+        return inversion.invert_grid(
+            grid, separable=self.separable, validate=self.validate
+        )
 
     def compute_output_shape(self, grid_shape):
         batch, gh, gw, _ = grid_shape
@@ -57,5 +78,7 @@ class InvertGrid(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"separable": self.separable})
+        config.update(
+            {"separable": self.separable, "validate": self.validate}
+        )
         return config

@@ -24,9 +24,35 @@ class SaliencyGrid(keras.layers.Layer):
 
     The grid math runs in float32 whatever the dtype policy.
 
+    Example:
+
     >>> images = keras.Input((240, 320, 3))
-    >>> SaliencyGrid(mode="fixed")(images).shape
+    >>> keras_lzu.SaliencyGrid(mode="fixed")(images).shape
     (1, 31, 51, 2)
+    >>> keras_lzu.SaliencyGrid(mode="network")(images).shape
+    (None, 31, 51, 2)
+
+    A fixed prior that favours the left edge pulls the control points
+    to the left (the zoom magnifies it):
+
+    >>> prior = np.ones((3, 5), "float32")
+    >>> prior[:, 0] = 10.0
+    >>> layer = keras_lzu.SaliencyGrid(
+    ...     grid_shape=(3, 5), attraction_fwhm=2, prior=prior
+    ... )
+    >>> grid = layer(np.zeros((2, 30, 50, 3), "float32"))
+    >>> tuple(grid.shape)
+    (1, 3, 5, 2)
+    >>> print(np.round(keras.ops.convert_to_numpy(grid)[0, 0, :, 0], 3))
+    [0.    0.08  0.395 0.75  1.   ]
+
+    Boxes (normalized `xyxy`) attract the control points too:
+
+    >>> layer = keras_lzu.SaliencyGrid(mode="boxes", grid_shape=(3, 5))
+    >>> boxes = np.array([[[0.0, 0.0, 0.2, 0.2]]], "float32")
+    >>> grid = layer([np.zeros((1, 30, 50, 3), "float32"), boxes])
+    >>> print(np.round(keras.ops.convert_to_numpy(grid)[0, 0, :, 0], 2))
+    [0.   0.09 0.27 0.53 1.  ]
 
     Args:
         mode: one of `"fixed"`, `"boxes"`, `"network"`.

@@ -1,4 +1,4 @@
 """`wrap()`: LZU around existing detectors and segmenters."""
 
-from keras_lzu.models.wrap import load_model
-from keras_lzu.models.wrap import wrap
+from keras_lzu.models.dispatch import wrap
+from keras_lzu.models.saving import load_model

@@ -1,15 +1,19 @@
 """Pieces shared by the `wrap()` adapters.
 
-Every adapter does the same four things, with the helpers of this module:
+Every adapter does the same five things, with the helpers of this module:
 
-1. checks that the zoomed size suits the model's strides
+1. recognises the models of its family without importing their library
+   (`matches_family`);
+2. checks that the zoomed size suits the model's strides
    (`check_output_size`);
-2. rebuilds the model's functional graph with a zoom before it and an unzoom
-   after the chosen feature layers (`lzu_graph`, which uses `unzoom_all`);
-3. maps labels and predictions between the caller's image frame and the
+3. rebuilds the model's functional graph with a zoom before it and an unzoom
+   after the chosen feature layers (`lzu_graph`, which uses `unzoom_all`;
+   `dict_output_submodel` finds a backbone's feature pyramid);
+4. maps labels and predictions between the caller's image frame and the
    uniform layout of `output_size` (`image_size`, `scale_boxes`,
-   `ResizeToImage`);
-4. gives the wrapped model the interface of `LZUModelMixin`: `infer(images)`
+   `ResizeToImage`; detectors compute their loss there with
+   `WrappedDetectorMixin`);
+5. gives the wrapped model the interface of `LZUModelMixin`: `infer(images)`
    for SavedModel export and the `lzu_metadata` dict.
 
 The caller's frame is the pixel frame of the images given to the wrapped
@@ -23,10 +27,12 @@ import collections
 import keras
 from keras import ops
 
+from keras_lzu import keras_internals
 from keras_lzu.layers import InvertGrid
 from keras_lzu.layers import SaliencyGrid
 from keras_lzu.layers import UnzoomLayer
 from keras_lzu.layers import ZoomLayer
+from keras_lzu.models import saving
 from keras_lzu.ops import validation
 
 TASKS = ("detection", "segmentation")
@@ -43,6 +49,26 @@ Attributes:
     grid: the warp grid of the saliency layer.
     inverse: the `InvertGrid` output shared by every unzoom.
 """
+
+
+def class_in_family(model, module_prefix, class_names):
+    """True when a class of `model`'s MRO is one of `class_names` defined in
+    a module under `module_prefix` (checked without importing the library)."""
+    for cls in type(model).__mro__:
+        if cls.__name__ in class_names and cls.__module__.startswith(
+            module_prefix
+        ):
+            return True
+    return False
+
+
+def matches_family(model, module_prefix, class_names):
+    """True for a model of one of `class_names` from the library
+    `module_prefix` that `wrap` has not wrapped already: an adapter's
+    `matches`."""
+    return class_in_family(model, module_prefix, class_names) and not (
+        isinstance(model, LZUModelMixin)
+    )
 
 
 def check_output_size(output_size, multiple, family):
@@ -75,8 +101,9 @@ def check_output_size(output_size, multiple, family):
     return output_size
 
 
-def check_images(images):
-    """Raises a `ValueError` unless `images` is a `(B, H, W, C)` tensor."""
+def check_images(images, channels=None):
+    """Raises a `ValueError` unless `images` is a `(B, H, W, C)` tensor with
+    `channels` channels (when given and known)."""
     shape = getattr(images, "shape", None)
     if shape is None or len(shape) != 4:
         raise ValueError(
@@ -84,6 +111,70 @@ def check_images(images):
             "of shape (batch, height, width, channels). Received: "
             f"images.shape={None if shape is None else tuple(shape)}"
         )
+    if channels is not None and shape[-1] is not None and (
+        shape[-1] != channels
+    ):
+        raise ValueError(
+            f"The images must have {channels} channels, as the input of the "
+            "model given to keras_lzu.wrap(). Received: images.shape="
+            f"{tuple(shape)}"
+        )
+
+
+def check_not_empty(x):
+    """Raises a `ValueError` when `x` (arrays, or a `tf.data.Dataset` of
+    known size) holds no images: Keras would fail with an unrelated error."""
+    first = keras.tree.flatten(x)[0] if x is not None else None
+    shape = getattr(first, "shape", None)
+    if shape is not None and len(shape) > 0 and shape[0] == 0:
+        raise ValueError(
+            "`x` holds no images: predict needs at least one. Received: "
+            f"images.shape={tuple(shape)}"
+        )
+    cardinality = getattr(x, "cardinality", None)
+    if callable(cardinality) and int(cardinality()) == 0:
+        raise ValueError("`x` is an empty dataset: predict needs images.")
+
+
+def check_class_ids(ids, num_classes, name, allowed=None):
+    """Checks that the labels `ids` are class ids in `[0, num_classes)` or
+    special values (`allowed`: a dict of value to meaning); returns them.
+
+    Checked at once where the values are known (eager execution), as a
+    run-time assertion in a TensorFlow graph, and not at all under XLA or
+    JAX `jit` (see `keras_lzu.ops.validation.check_values`).
+    """
+    allowed = allowed or {}
+
+    def is_valid(values):
+        valid = (values >= 0) & (values < num_classes)
+        for value in allowed:
+            valid = valid | (values == value)
+        return valid
+
+    special = "".join(
+        f" or {value} ({meaning})" for value, meaning in allowed.items()
+    )
+    return validation.check_values(
+        ids,
+        is_valid,
+        f"`{name}` must hold class ids in [0, {num_classes}) "
+        f"(num_classes={num_classes}){special}.",
+    )
+
+
+def sparse_loss_ignore_class(loss):
+    """Whether a compiled loss takes class-id labels (sparse categorical
+    crossentropy), and its `ignore_class`: `(is_sparse, ignore_class)`."""
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError:
+            return False, None
+    function = getattr(loss, "fn", loss)
+    if function is not keras.losses.sparse_categorical_crossentropy:
+        return False, None
+    return True, getattr(loss, "ignore_class", None)
 
 
 def images_of(data):
@@ -186,8 +277,8 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers):
         return call_and_unzoom
 
     try:
-        outputs = model._run_through_graph(
-            [zoomed], operation_fn=operation_fn
+        outputs = keras_internals.run_through_graph(
+            model, [zoomed], operation_fn
         )
     except FeatureRankError:
         raise
@@ -197,7 +288,7 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers):
             f"{tuple(output_size)}: choose an output_size that suits the "
             f"model's strides. Cause: {error}"
         ) from error
-    inputs = keras.tree.pack_sequence_as(model._inputs_struct, [images])
+    inputs = keras_internals.pack_as_inputs(model, [images])
     return LZUGraph(inputs, outputs, images, grid, inverse)
 
 
@@ -232,10 +323,30 @@ def unzoom_all(features, inverse, unzoom_layer, source="features"):
     return keras.tree.map_structure(unzoom, features)
 
 
+def dict_output_submodel(model, description):
+    """The first nested model of `model` whose output is a dict: the
+    feature extractor of a KerasCV or KerasHub DeepLab, whose levels
+    `{"P2", ...}` are the features to unzoom.
+
+    Args:
+        model: a functional `keras.Model`.
+        description: what such a submodel is in this model family, for the
+            error message.
+
+    Raises:
+        ValueError: if `model` runs no such submodel.
+    """
+    for operation in model.operations:
+        output = getattr(operation, "output", None)
+        if isinstance(operation, keras.Model) and isinstance(output, dict):
+            return operation
+    raise ValueError(
+        f"Found no feature pyramid in {model.name!r}: {description}"
+    )
+
+
 def _image_input(model):
-    if not isinstance(model, keras.Model) or not hasattr(
-        model, "_run_through_graph"
-    ):
+    if not keras_internals.is_functional(model):
         raise ValueError(
             "keras_lzu.wrap() can rebuild only functional models. Received: "
             f"{type(model).__name__}"
@@ -341,12 +452,19 @@ class ResizeToImage(keras.layers.Layer):
         )
 
 
-class LZUModelMixin:
+class LZUModelMixin(saving.AtomicSaveMixin):
     """The interface every model returned by `keras_lzu.wrap()` has.
 
     Subclasses (mixed in before their Keras model class) set, in
     `__init__`, `self.output_size`, `self.saliency_layer` and
-    `self.lzu_task`, and implement `infer_outputs(images)`.
+    `self.lzu_task`, and implement `infer_outputs(images)`. Their
+    `get_config` checks that the config rebuilds the model
+    (`saving.check_config_rebuilds`), and `save` writes atomically.
+
+    The mixin also checks what the caller gives, before the model runs:
+    images must be `(B, H, W, C)` with the channels of the wrapped model's
+    input (every call), `predict` needs at least one image, and the class
+    ids of the labels must suit `num_classes` (`compute_loss`).
 
     Attributes:
         output_size: `(height, width)` of the zoomed images.
@@ -383,6 +501,61 @@ class LZUModelMixin:
         check_images(images)
         return self.infer_outputs(images)
 
+    @property
+    def image_channels(self):
+        """The number of channels of the images the model takes."""
+        return keras.tree.flatten(self.inputs)[0].shape[-1]
+
+    def __call__(self, *args, **kwargs):
+        inputs = keras.tree.flatten(args[0] if args else kwargs.get("inputs"))
+        if len(inputs) == 1:
+            check_images(inputs[0], self.image_channels)
+        return super().__call__(*args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        check_not_empty(x)
+        return super().predict(x, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        check_not_empty(x)
+        return super().predict_on_batch(x)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     **kwargs):
+        """The model's loss, after checking the class ids of the labels.
+
+        Class ids outside `[0, num_classes)` (besides -1 for the padding
+        boxes of detection labels, and the `ignore_class` of a sparse
+        categorical loss for masks) raise a `ValueError` in eager runs and
+        fail the step with an `InvalidArgumentError` in TensorFlow graphs.
+        XLA-compiled steps (`jit_compile=True`) cannot check them.
+        """
+        y = self.checked_labels(y)
+        return super().compute_loss(x, y, y_pred, sample_weight, **kwargs)
+
+    def checked_labels(self, y):
+        """`y` with its class ids checked (see `compute_loss`)."""
+        num_classes = getattr(self, "num_classes", None)
+        if num_classes is None or y is None:
+            return y
+        if self.lzu_task == "detection":
+            key = "classes" if "classes" in y else "labels"
+            if key not in y:
+                return y
+            ids = check_class_ids(
+                y[key], num_classes, key, allowed={-1: "padding"}
+            )
+            return {**y, key: ids}
+        if self.lzu_task == "segmentation":
+            sparse, ignore_class = sparse_loss_ignore_class(self.loss)
+            if sparse:
+                allowed = (
+                    None if ignore_class is None
+                    else {ignore_class: "the loss's ignore_class"}
+                )
+                return check_class_ids(y, num_classes, "y", allowed)
+        return y
+
     def call_on_images(self, images):
         """The model's raw outputs on `images`, in inference mode.
 
@@ -390,7 +563,7 @@ class LZUModelMixin:
         (KerasCV's RetinaNet takes `{"images": ...}`), so the call matches
         the functional graph instead of relying on Keras to flatten it.
         """
-        inputs = keras.tree.pack_sequence_as(self._inputs_struct, [images])
+        inputs = keras_internals.pack_as_inputs(self, [images])
         return self(inputs, training=False)
 
     def lzu_config(self):
@@ -408,11 +581,12 @@ class WrappedTaskMixin(LZUModelMixin):
 
     The wrapper's `__init__` takes the wrapped task model first, then
     `output_size` and `saliency`. Its config nests the wrapped model's own
-    config under `wrapped_config_key`, so loading rebuilds the task first
-    and wraps it again.
+    config (`wrapped_config()`) under `wrapped_config_key`, so loading
+    rebuilds the task first and wraps it again.
 
     Attributes:
-        wrapped_class: the Keras class of the wrapped task model.
+        wrapped_class: the Keras class that rebuilds the wrapped task model
+            from its config.
         wrapped_config_key: the config key of the task model's config,
             also the name of `__init__`'s first argument.
     """
@@ -421,11 +595,18 @@ class WrappedTaskMixin(LZUModelMixin):
     wrapped_config_key = None
 
     def get_config(self):
-        return {
-            self.wrapped_config_key: self.wrapped_class.get_config(self),
+        config = {
+            self.wrapped_config_key: self.wrapped_config(),
             "name": self.name,
             **self.lzu_config(),
         }
+        saving.check_config_rebuilds(self, config)
+        return config
+
+    def wrapped_config(self):
+        """The config of the wrapped task model: its class's `get_config`,
+        which adapters extend with what that method leaves out."""
+        return self.wrapped_class.get_config(self)
 
     @classmethod
     def from_config(cls, config):
@@ -435,6 +616,30 @@ class WrappedTaskMixin(LZUModelMixin):
             wrapped = cls.wrapped_class.from_config(wrapped)
         saliency = deserialize_saliency(config.pop("saliency"))
         return cls(wrapped, saliency=saliency, **config)
+
+
+class WrappedDetectorMixin(WrappedTaskMixin):
+    """`WrappedTaskMixin` for detectors: the loss in the uniform layout.
+
+    The wrapper's labels are in the caller's frame; its
+    `_labels_to_uniform(images, y)` maps them to the uniform layout of
+    `output_size`, where the wrapped detector's anchors, label encoder and
+    losses work, and which its library reads off an image tensor
+    (`_uniform_images`).
+    """
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     **kwargs):
+        check_images(x)
+        y = self._labels_to_uniform(x, y)
+        return super().compute_loss(
+            self._uniform_images(), y, y_pred, sample_weight, **kwargs
+        )
+
+    def _uniform_images(self):
+        """A stand-in batch with the uniform layout's shape: KerasCV and
+        KerasHub read image sizes off an image tensor."""
+        return ops.zeros((1, *self.output_size, 1))
 
 
 def deserialize_saliency(saliency):

@@ -9,15 +9,15 @@ unchanged with the model's own layers.
 import keras
 from keras import ops
 
+from keras_lzu import keras_internals
 from keras_lzu.models import common
+from keras_lzu.models import saving
 
 
 def matches(model):
     """True for a functional Keras model (the generic path is chosen with
     `feature_layers=` rather than by type)."""
-    return isinstance(model, keras.Model) and hasattr(
-        model, "_run_through_graph"
-    )
+    return keras_internals.is_functional(model)
 
 
 def wrap(model, output_size, saliency_layer, feature_layers, **options):
@@ -117,7 +117,7 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
         return {f"output_{index}": x for index, x in enumerate(flat)}
 
     def get_config(self):
-        return {
+        config = {
             "model": self.model_config,
             "feature_layers": list(self.feature_layers),
             "stride": self.stride,
@@ -125,6 +125,8 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
             "name": self.name,
             **self.lzu_config(),
         }
+        saving.check_config_rebuilds(self, config)
+        return config
 
     @classmethod
     def from_config(cls, config):

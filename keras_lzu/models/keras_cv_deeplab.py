@@ -8,7 +8,6 @@ wrapped DeepLabV3Plus with `keras_lzu.load_model`, which imports it first.
 import keras
 
 from keras_lzu.models import common
-from keras_lzu.models.wrap import class_in_family
 
 try:
     from keras_cv.models import DeepLabV3Plus
@@ -22,20 +21,15 @@ WRAPPER_NAME = "LZUDeepLabV3Plus"
 
 def matches(model):
     """True for a KerasCV `DeepLabV3Plus` that is not already wrapped."""
-    return class_in_family(
-        model, "keras_cv", ("DeepLabV3Plus",)
-    ) and not isinstance(model, common.LZUModelMixin)
+    return common.matches_family(model, "keras_cv", ("DeepLabV3Plus",))
 
 
 def feature_extractor_of(deeplab):
     """The layer of `deeplab` that returns the backbone's `{"P2", "P5"}`."""
-    for operation in deeplab.operations:
-        output = getattr(operation, "output", None)
-        if isinstance(operation, keras.Model) and isinstance(output, dict):
-            return operation
-    raise ValueError(
-        f"Found no backbone feature extractor in {deeplab.name!r}: a KerasCV "
-        "DeepLabV3Plus runs a model returning {'P2', 'P5'} on its images."
+    return common.dict_output_submodel(
+        deeplab,
+        "a KerasCV DeepLabV3Plus runs a model returning {'P2', 'P5'} on its "
+        "images.",
     )
 
 

@@ -1,15 +1,21 @@
 """LZU for KerasCV `RetinaNet`: zoom before the backbone, unzoom P3-P7.
 
-Importing this module imports KerasCV (it defines a `RetinaNet` subclass);
+Importing this module imports KerasCV (it defines `RetinaNet` subclasses);
 `keras_lzu.wrap` imports it only when wrapping. Load a saved wrapped
 RetinaNet with `keras_lzu.load_model`, which imports it first.
+
+KerasCV's `RetinaNet.get_config` leaves out the `feature_pyramid`, so a
+RetinaNet with a custom pyramid reloads with the default one and its
+weights no longer fit. The wrapper's config includes it
+(`retinanet_config`), and `SerializableRetinaNet` is a `RetinaNet` whose
+own config does.
 """
 
 import keras
 from keras import ops
 
 from keras_lzu.models import common
-from keras_lzu.models.wrap import class_in_family
+from keras_lzu.models import saving
 
 try:
     from keras_cv import bounding_box
@@ -24,15 +30,66 @@ WRAPPER_NAME = "LZURetinaNet"
 
 def matches(model):
     """True for a KerasCV `RetinaNet` that is not already wrapped."""
-    return class_in_family(
-        model, "keras_cv", ("RetinaNet",)
-    ) and not isinstance(model, common.LZUModelMixin)
+    return common.matches_family(model, "keras_cv", ("RetinaNet",))
+
+
+def retinanet_config(retinanet):
+    """KerasCV's config of a `RetinaNet` plus its `feature_pyramid`.
+
+    `SerializableRetinaNet.from_config` rebuilds the model from it.
+    """
+    return {
+        **RetinaNet.get_config(retinanet),
+        "feature_pyramid": keras.saving.serialize_keras_object(
+            retinanet.feature_pyramid
+        ),
+    }
 
 
 if RetinaNet is not None:
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
-    class LZURetinaNet(common.WrappedTaskMixin, RetinaNet):
+    class SerializableRetinaNet(saving.AtomicSaveMixin, RetinaNet):
+        """A KerasCV `RetinaNet` that saves and loads with its pyramid.
+
+        It takes the same arguments as `RetinaNet`; its config also holds
+        the `feature_pyramid` (which `RetinaNet.get_config` leaves out), so
+        a model with a custom pyramid loads again with that pyramid. Saving
+        refuses a model that its config would not rebuild, and writes the
+        file atomically. `keras_lzu.wrap` wraps it like any `RetinaNet`.
+
+        Example:
+
+        ```python
+        model = SerializableRetinaNet(
+            num_classes=8, bounding_box_format="xyxy", backbone=backbone,
+            feature_pyramid=MyPyramid(filters=64),  # registered, get_config
+        )
+        model.save("detector.keras")
+        same = keras_lzu.load_model("detector.keras")
+        ```
+
+        Args:
+            *args, **kwargs: as for `keras_cv.models.RetinaNet`.
+        """
+
+        def get_config(self):
+            config = retinanet_config(self)
+            saving.check_config_rebuilds(self, config)
+            return config
+
+        @classmethod
+        def from_config(cls, config):
+            config = dict(config)
+            pyramid = config.get("feature_pyramid")
+            if isinstance(pyramid, dict):
+                config["feature_pyramid"] = (
+                    keras.saving.deserialize_keras_object(pyramid)
+                )
+            return super().from_config(config)
+
+    @keras.saving.register_keras_serializable(package="keras_lzu")
+    class LZURetinaNet(common.WrappedDetectorMixin, RetinaNet):
         """A KerasCV `RetinaNet` that zooms its input and unzooms its pyramid.
 
         The images (any size) are zoomed to `output_size` through the warp
@@ -77,7 +134,7 @@ if RetinaNet is not None:
             the `A` anchors of an `output_size` image.
         """
 
-        wrapped_class = RetinaNet
+        wrapped_class = SerializableRetinaNet
         wrapped_config_key = "retinanet"
 
         def __init__(self, retinanet, output_size, saliency, **kwargs):
@@ -105,12 +162,8 @@ if RetinaNet is not None:
             self.saliency_layer = saliency
             self.lzu_task = "detection"
 
-        def compute_loss(self, x, y, y_pred, sample_weight, **kwargs):
-            common.check_images(x)
-            y = self._labels_to_uniform(x, y)
-            return super().compute_loss(
-                self._uniform_images(), y, y_pred, sample_weight, **kwargs
-            )
+        def wrapped_config(self):
+            return retinanet_config(self)
 
         def decode_predictions(self, predictions, images):
             """Decodes raw outputs into boxes in the frame of `images`.
@@ -176,11 +229,6 @@ if RetinaNet is not None:
             valid = ops.reshape(y["classes"], ops.shape(boxes)[:2]) >= 0
             y["boxes"] = ops.where(valid[..., None], boxes, y["boxes"])
             return y
-
-        def _uniform_images(self):
-            """A stand-in image batch whose shape is the uniform layout's:
-            KerasCV reads image sizes off an image tensor."""
-            return ops.zeros((1, *self.output_size, 1))
 
 
 def _dense_labels(y, bounding_box_format):

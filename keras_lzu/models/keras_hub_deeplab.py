@@ -15,10 +15,7 @@ import functools
 import keras
 
 from keras_lzu.models import common
-from keras_lzu.models.keras_hub_retinanet import check_fixed_input_size
-from keras_lzu.models.keras_hub_retinanet import preprocessor_without_resizing
-from keras_lzu.models.keras_hub_retinanet import rescale_images
-from keras_lzu.models.wrap import class_in_family
+from keras_lzu.models import keras_hub_common
 
 CLASS_NAMES = ("DeepLabV3ImageSegmenter",)
 WRAPPER_NAME = "LZUDeepLabV3ImageSegmenter"
@@ -26,9 +23,7 @@ WRAPPER_NAME = "LZUDeepLabV3ImageSegmenter"
 
 def matches(model):
     """True for a KerasHub `DeepLabV3ImageSegmenter` not already wrapped."""
-    return class_in_family(model, "keras_hub", CLASS_NAMES) and not (
-        isinstance(model, common.LZUModelMixin)
-    )
+    return common.matches_family(model, "keras_hub", CLASS_NAMES)
 
 
 def __getattr__(name):
@@ -49,14 +44,10 @@ def stride_multiple(backbone):
 
 def pyramid_model_of(backbone):
     """The layer of a `DeepLabV3Backbone` returning the encoder's levels."""
-    for operation in backbone.operations:
-        output = getattr(operation, "output", None)
-        if isinstance(operation, keras.Model) and isinstance(output, dict):
-            return operation
-    raise ValueError(
-        f"Found no feature pyramid in {backbone.name!r}: a KerasHub "
-        "DeepLabV3Backbone runs a model returning its image encoder's "
-        "`pyramid_outputs` {'P2', ...} on its images."
+    return common.dict_output_submodel(
+        backbone,
+        "a KerasHub DeepLabV3Backbone runs a model returning its image "
+        "encoder's `pyramid_outputs` {'P2', ...} on its images.",
     )
 
 
@@ -129,7 +120,7 @@ def segmenter_class():
                 stride_multiple(backbone),
                 "DeepLabV3ImageSegmenter",
             )
-            check_fixed_input_size(
+            keras_hub_common.check_fixed_input_size(
                 backbone, output_size, "DeepLabV3ImageSegmenter"
             )
             graph = common.lzu_graph(
@@ -147,7 +138,7 @@ def segmenter_class():
             self.backbone = backbone
             self.num_classes = segmenter.num_classes
             self.activation = segmenter.activation
-            self.preprocessor = preprocessor_without_resizing(
+            self.preprocessor = keras_hub_common.preprocessor_without_resizing(
                 segmenter.preprocessor
             )
             self.output_size = output_size
@@ -156,7 +147,7 @@ def segmenter_class():
             self.compile()
 
         def infer_outputs(self, images):
-            images = rescale_images(self.preprocessor, images)
+            images = keras_hub_common.rescale_images(self.preprocessor, images)
             return common.segmentation_outputs(self.call_on_images(images))
 
     return LZUDeepLabV3ImageSegmenter

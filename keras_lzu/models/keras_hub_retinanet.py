@@ -14,11 +14,10 @@ sees the caller's full-resolution images.
 import functools
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_lzu.models import common
-from keras_lzu.models.wrap import class_in_family
+from keras_lzu.models import keras_hub_common
 
 CLASS_NAMES = ("RetinaNetObjectDetector",)
 WRAPPER_NAME = "LZURetinaNetObjectDetector"
@@ -26,9 +25,7 @@ WRAPPER_NAME = "LZURetinaNetObjectDetector"
 
 def matches(model):
     """True for a KerasHub `RetinaNetObjectDetector` not already wrapped."""
-    return class_in_family(model, "keras_hub", CLASS_NAMES) and not (
-        isinstance(model, common.LZUModelMixin)
-    )
+    return common.matches_family(model, "keras_hub", CLASS_NAMES)
 
 
 def __getattr__(name):
@@ -47,72 +44,6 @@ def stride_multiple(backbone):
     return 2 ** int(backbone.max_level)
 
 
-def preprocessor_without_resizing(preprocessor):
-    """A copy of a KerasHub preprocessor whose image converter only rescales.
-
-    Args:
-        preprocessor: a KerasHub `Preprocessor` (or `None`).
-
-    Returns:
-        `None`, or a new preprocessor of the same config except that its
-        image converter (if any) has `image_size=None` and it resizes no
-        segmentation masks: the wrapped model zooms the images itself and
-        keeps labels in the caller's frame.
-    """
-    if preprocessor is None:
-        return None
-    preprocessor = keras.layers.deserialize(
-        keras.layers.serialize(preprocessor)
-    )
-    converter = getattr(preprocessor, "image_converter", None)
-    if converter is not None:
-        converter.image_size = None
-    if getattr(preprocessor, "resize_output_mask", False):
-        preprocessor.resize_output_mask = False
-    return preprocessor
-
-
-def rescale_images(preprocessor, images):
-    """Applies what a resize-free preprocessor does to images, on device.
-
-    KerasHub preprocessors run on the CPU (`tf.device("cpu")`); serving
-    calls this instead, with the image converter's `scale` and `offset`.
-
-    Args:
-        preprocessor: the wrapped model's preprocessor (or `None`).
-        images: float32 `(B, H, W, C)` images.
-
-    Returns:
-        The images as the model's `fit`/`predict` would feed them to it.
-    """
-    converter = getattr(preprocessor, "image_converter", None)
-    if converter is None:
-        return images if preprocessor is None else preprocessor(images)
-    if converter.scale is not None:
-        images = images * np.asarray(converter.scale, "float32")
-    if converter.offset is not None:
-        images = images + np.asarray(converter.offset, "float32")
-    return images
-
-
-def check_fixed_input_size(backbone, output_size, family):
-    """Raises unless `output_size` suits a backbone of fixed input size.
-
-    Args:
-        backbone: a KerasHub backbone with an `image_shape` attribute.
-        output_size: `(height, width)` of the zoomed images.
-        family: the task's class name, for the error message.
-    """
-    image_shape = getattr(backbone, "image_shape", None) or (None, None)
-    spatial = tuple(image_shape[:2])
-    if spatial != (None, None) and spatial != tuple(output_size):
-        raise ValueError(
-            f"The {family}'s backbone has a fixed input size {spatial}, so "
-            f"`output_size` must equal it. Received: output_size="
-            f"{tuple(output_size)}"
-        )
-
-
 @functools.cache
 def detector_class():
     """Defines and registers the wrapper class (imports KerasHub)."""
@@ -120,7 +51,7 @@ def detector_class():
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
     class LZURetinaNetObjectDetector(
-        common.WrappedTaskMixin, RetinaNetObjectDetector
+        common.WrappedDetectorMixin, RetinaNetObjectDetector
     ):
         """A KerasHub `RetinaNetObjectDetector` that zooms and unzooms.
 
@@ -177,7 +108,7 @@ def detector_class():
                 stride_multiple(detector.backbone),
                 "RetinaNetObjectDetector",
             )
-            check_fixed_input_size(
+            keras_hub_common.check_fixed_input_size(
                 detector.backbone, output_size, "RetinaNetObjectDetector"
             )
             graph = common.lzu_graph(
@@ -204,7 +135,7 @@ def detector_class():
                 "_prediction_decoder",
             ):
                 setattr(self, name, getattr(detector, name))
-            self.preprocessor = preprocessor_without_resizing(
+            self.preprocessor = keras_hub_common.preprocessor_without_resizing(
                 detector.preprocessor
             )
             self.output_size = output_size
@@ -212,12 +143,15 @@ def detector_class():
             self.lzu_task = "detection"
             self.compile()
 
-        def compute_loss(self, x, y, y_pred, sample_weight, **kwargs):
-            common.check_images(x)
-            y = self._labels_to_uniform(x, y)
-            return super().compute_loss(
-                self._uniform_images(), y, y_pred, sample_weight, **kwargs
-            )
+        def wrapped_config(self):
+            # KerasHub's config leaves out the prior probability, which it
+            # gives to the box head's bias initializer.
+            return {
+                **RetinaNetObjectDetector.get_config(self),
+                "classification_head_prior_probability": (
+                    self.box_head.prior_probability
+                ),
+            }
 
         def decode_predictions(self, predictions, data):
             """Decodes raw outputs into detections in the caller's frame.
@@ -233,7 +167,7 @@ def detector_class():
             return self._decode(predictions, common.images_of(data))[0]
 
         def infer_outputs(self, images):
-            images = rescale_images(self.preprocessor, images)
+            images = keras_hub_common.rescale_images(self.preprocessor, images)
 
             # KerasHub's non-max suppression needs a static batch size, which
             # a serving signature does not have: decode image by image.
@@ -287,11 +221,6 @@ def detector_class():
             )
             boxes = ops.where(valid[..., None], boxes, y["boxes"])
             return {**y, "boxes": boxes}
-
-        def _uniform_images(self):
-            """A stand-in batch with the uniform layout's shape: KerasHub's
-            anchors and label encoder read image sizes off an image tensor."""
-            return ops.zeros((1, *self.output_size, 1))
 
     return LZURetinaNetObjectDetector
 

@@ -1,8 +1,11 @@
 """Backend-agnostic LZU functions, written with `keras.ops` only.
 
-The conventions are those of ARCHITECTURE.md section 2: grids are
+The conventions are those of docs/conventions.md: grids are
 `(B, gh, gw, 2)` normalized `(x, y)` input locations at the zoomed image's
 control points; images and features are channels-last.
+
+The docstring examples assume `import numpy as np, keras, keras_lzu`; they
+run as tests (tests/ops/test_ops_docstring_examples.py).
 """
 
 from keras_lzu.ops.coordinates import unwarp_boxes

@@ -17,10 +17,27 @@ from keras_lzu.ops import validation
 
 
 def unwarp_points(points, grid):
-    """Maps `(Bp, N, 2)` zoomed-frame `(x, y)` points to the original frame.
+    """Maps zoomed-frame points to the original frame (the warp `T`).
+
+    Args:
+        points: `(Bp, N, 2)` normalized `(x, y)` points of the zoomed frame.
+        grid: `(Bg, gh, gw, 2)` grid; `Bp` and `Bg` are each 1 or the batch.
 
     Returns:
         `(B, N, 2)` original-frame points.
+
+    Example:
+
+    A grid that magnifies the left quarter of the image into the left half
+    of the zoomed frame:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> points = np.array([[[0.5, 0.5], [0.75, 0.5]]], "float32")
+    >>> print(keras.ops.convert_to_numpy(
+    ...     keras_lzu.ops.unwarp_points(points, grid)))
+    [[[0.25  0.5  ]
+      [0.625 0.5  ]]]
     """
     grid = _checked_grid(grid)
     points = _checked_points(points, 2, "points")
@@ -28,12 +45,29 @@ def unwarp_points(points, grid):
 
 
 def warp_points(points, grid, separable=False):
-    """Maps `(Bp, N, 2)` original-frame `(x, y)` points to the zoomed frame.
+    """Maps original-frame points to the zoomed frame (the inverse warp).
 
     Points outside the warp's range are clamped to its edge.
 
+    Args:
+        points: `(Bp, N, 2)` normalized `(x, y)` points of the original
+            frame.
+        grid: `(Bg, gh, gw, 2)` grid; `Bp` and `Bg` are each 1 or the batch.
+        separable: bool. `True` inverts per axis (exact for separable
+            grids); `False` (default) inverts any grid.
+
     Returns:
         `(B, N, 2)` zoomed-frame points.
+
+    Example:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> points = np.array([[[0.25, 0.5], [0.625, 0.5]]], "float32")
+    >>> zoomed = keras_lzu.ops.warp_points(points, grid)
+    >>> print(np.round(keras.ops.convert_to_numpy(zoomed), 3))
+    [[[0.5  0.5 ]
+      [0.75 0.5 ]]]
     """
     grid = _checked_grid(grid)
     points = _checked_points(points, 2, "points")
@@ -42,10 +76,26 @@ def warp_points(points, grid, separable=False):
 
 
 def unwarp_boxes(boxes, grid):
-    """Maps `(Bp, N, 4)` zoomed-frame `xyxy` boxes to the original frame.
+    """Maps zoomed-frame boxes to the original frame.
 
     The result is the bounding box of the four mapped corners (exact for
     separable grids, where boxes map to boxes).
+
+    Args:
+        boxes: `(Bp, N, 4)` normalized `xyxy` boxes of the zoomed frame.
+        grid: `(Bg, gh, gw, 2)` grid; `Bp` and `Bg` are each 1 or the batch.
+
+    Returns:
+        `(B, N, 4)` original-frame boxes.
+
+    Example:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> boxes = np.array([[[0.0, 0.0, 0.5, 1.0]]], "float32")
+    >>> print(keras.ops.convert_to_numpy(
+    ...     keras_lzu.ops.unwarp_boxes(boxes, grid)))
+    [[[0.   0.   0.25 1.  ]]]
     """
     grid = _checked_grid(grid)
     boxes = _checked_points(boxes, 4, "boxes")
@@ -53,7 +103,31 @@ def unwarp_boxes(boxes, grid):
 
 
 def warp_boxes(boxes, grid, separable=False):
-    """Maps `(Bp, N, 4)` original-frame `xyxy` boxes to the zoomed frame."""
+    """Maps original-frame boxes to the zoomed frame.
+
+    The result is the bounding box of the four mapped corners (exact for
+    separable grids, where boxes map to boxes).
+
+    Args:
+        boxes: `(Bp, N, 4)` normalized `xyxy` boxes of the original frame.
+        grid: `(Bg, gh, gw, 2)` grid; `Bp` and `Bg` are each 1 or the batch.
+        separable: bool. `True` inverts per axis (exact for separable
+            grids); `False` (default) inverts any grid.
+
+    Returns:
+        `(B, N, 4)` zoomed-frame boxes.
+
+    Example:
+
+    The left quarter of the image fills the left half of the zoomed frame:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> boxes = np.array([[[0.0, 0.0, 0.25, 1.0]]], "float32")
+    >>> zoomed = keras_lzu.ops.warp_boxes(boxes, grid)
+    >>> print(np.round(keras.ops.convert_to_numpy(zoomed), 3))
+    [[[0.  0.  0.5 1. ]]]
+    """
     grid = _checked_grid(grid)
     boxes = _checked_points(boxes, 4, "boxes")
     inverse = inversion.invert_grid(grid, separable=separable)

@@ -17,6 +17,11 @@ from keras_lzu.ops import validation
 # fraction of it, so that an all-zero map, a single huge spike or a map of
 # denormal values all give finite, strictly monotone grids.
 SALIENCY_FLOOR = 1e-6
+# A map whose maximum is below this is divided by this instead: as the map
+# tends to zero its grid tends continuously to the identity grid (an all-zero
+# map gives it exactly), and the gradient, which grows as 1 / maximum, stays
+# finite.
+SALIENCY_MIN_PEAK = 1e-20
 
 
 def identity_grid(batch=1, grid_shape=(31, 51)):
@@ -28,6 +33,18 @@ def identity_grid(batch=1, grid_shape=(31, 51)):
 
     Returns:
         A `(batch, gh, gw, 2)` float32 tensor.
+
+    Example:
+
+    >>> grid = keras_lzu.ops.identity_grid(batch=1, grid_shape=(2, 3))
+    >>> tuple(grid.shape)
+    (1, 2, 3, 2)
+    >>> print(keras.ops.convert_to_numpy(grid)[0, :, :, 0])  # x
+    [[0.  0.5 1. ]
+     [0.  0.5 1. ]]
+    >>> print(keras.ops.convert_to_numpy(grid)[0, :, :, 1])  # y
+    [[0. 0. 0.]
+     [1. 1. 1.]]
     """
     gh, gw = _grid_shape(grid_shape)
     if int(batch) < 1:
@@ -55,7 +72,9 @@ def saliency_to_grid(
     Args:
         saliency: `(B, gh, gw)` non-negative tensor. A map of another spatial
             size is resized bilinearly to `grid_shape`. Only relative values
-            matter: the map is normalized by its maximum per image.
+            matter: the map is normalized by its maximum per image (by
+            `SALIENCY_MIN_PEAK` if that is larger, so that an all-zero map
+            gives the identity grid and a finite gradient).
         grid_shape: `(gh, gw)`, control points per axis.
         separable: bool. `True` uses the row and column marginals of the
             saliency, so x depends only on the column and y only on the row.
@@ -70,10 +89,26 @@ def saliency_to_grid(
 
     Example:
 
-    >>> saliency = np.ones((1, 31, 51), "float32")
-    >>> grid = saliency_to_grid(saliency)
-    >>> np.allclose(grid, identity_grid(1, (31, 51)), atol=1e-5)
+    A uniform saliency gives the identity grid:
+
+    >>> uniform = np.ones((1, 31, 51), "float32")
+    >>> grid = keras_lzu.ops.saliency_to_grid(uniform)
+    >>> identity = keras_lzu.ops.identity_grid(1, (31, 51))
+    >>> np.allclose(keras.ops.convert_to_numpy(grid), identity, atol=1e-5)
     True
+
+    A salient left edge pulls the control points to the left, so the zoom
+    magnifies it:
+
+    >>> saliency = np.ones((1, 3, 5), "float32")
+    >>> saliency[:, :, 0] = 10.0
+    >>> grid = keras_lzu.ops.saliency_to_grid(
+    ...     saliency, grid_shape=(3, 5), attraction_fwhm=2
+    ... )
+    >>> print(np.round(keras.ops.convert_to_numpy(grid)[0, 0, :, 0], 3))
+    [0.    0.08  0.395 0.75  1.   ]
+    >>> print(keras.ops.convert_to_numpy(grid)[0, :, 0, 1])  # y is uniform
+    [0.  0.5 1. ]
     """
     gh, gw = _grid_shape(grid_shape)
     if not attraction_fwhm > 0:
@@ -139,6 +174,19 @@ def interpolate_grid(grid, points):
 
     Returns:
         `(B, N, 2)` normalized points of the original frame.
+
+    Example:
+
+    A grid that magnifies the left quarter of the image into the left half
+    of the zoomed frame:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> points = np.array([[[0.25, 0.5], [0.75, 0.5]]], "float32")
+    >>> warped = keras_lzu.ops.interpolate_grid(grid, points)
+    >>> print(keras.ops.convert_to_numpy(warped))
+    [[[0.125 0.5  ]
+      [0.625 0.5  ]]]
     """
     grid = ops.cast(grid, "float32")
     points = ops.cast(points, "float32")
@@ -168,8 +216,23 @@ def upsample_grid(grid, size):
     `((c + .5) / W, (r + .5) / H)`; the grid is treated as a function on
     `[0, 1]^2` with its control points spanning it edge to edge.
 
+    Args:
+        grid: `(Bg, gh, gw, 2)` grid.
+        size: `(H, W)`, the pixels to evaluate the grid at.
+
     Returns:
         `(Bg, H, W, 2)` normalized input coordinates.
+
+    Example:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> locations = keras_lzu.ops.upsample_grid(grid, (1, 4))
+    >>> print(keras.ops.convert_to_numpy(locations)[0, 0])
+    [[0.0625 0.5   ]
+     [0.1875 0.5   ]
+     [0.4375 0.5   ]
+     [0.8125 0.5   ]]
     """
     grid = ops.cast(grid, "float32")
     height, width = size
@@ -241,9 +304,17 @@ def _resample_axis(values, knots, size, axis):
 
 
 def _normalize_saliency(saliency):
-    peak = ops.max(saliency, axis=(1, 2), keepdims=True)
-    saliency = ops.maximum(saliency, 0.0) / ops.maximum(peak, 1e-37)
-    return saliency + SALIENCY_FLOOR
+    # `where` rather than `maximum`: at a zero, the gradient is the one-sided
+    # derivative on every backend (`maximum` halves it on JAX and PyTorch).
+    saliency = ops.where(saliency < 0.0, 0.0, saliency)
+    peak = ops.maximum(
+        ops.max(saliency, axis=(1, 2), keepdims=True), SALIENCY_MIN_PEAK
+    )
+    # The grid does not change when the floored map is scaled, so the divisor
+    # adds nothing to the true gradient; its own, -saliency / peak**2,
+    # overflows float32 for small peaks.
+    scale = ops.stop_gradient(peak)
+    return saliency / scale + SALIENCY_FLOOR * (peak / scale)
 
 
 def _attraction_matrices(length, pad, fwhm, mode):

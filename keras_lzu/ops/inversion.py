@@ -18,8 +18,9 @@ pass share it:
   of it, minus one; the quadratic of that quad gives its local coordinates.
   Every step is a comparison, a count or a gather, so it compiles under XLA
   and JAX `jit` with unknown batch sizes, and no point depends on a first
-  guess being close (the walk from the marginal inverse that the paper's
-  notes suggest diverges on strongly non-separable grids).
+  guess being close (walking between quads from the marginal inverse, the
+  obvious static-shape alternative, diverges on strongly non-separable
+  grids).
 
 Locating a point costs `2 * gh * gw` comparisons (every grid line at the
 point); on a lattice (unzoom) the rows' heights are shared by the points of a
@@ -40,7 +41,7 @@ _TINY = 1e-30
 _FAR = 1e6
 
 
-def invert_grid(grid, separable=False):
+def invert_grid(grid, separable=False, validate=False):
     """Precomputes the inverse of the warp defined by `grid`.
 
     Args:
@@ -49,12 +50,34 @@ def invert_grid(grid, separable=False):
             the column only, y on the row only), using its marginals; exact
             for separable grids and much cheaper. `False` inverts the general
             piecewise-bilinear warp.
+        validate: bool. Also check the grid's values (finite, in `[0, 1]`,
+            non-decreasing) inside a TensorFlow graph, as for `zoom`.
 
     Returns:
-        A dict of tensors for `apply_inverse` and `unzoom_with_inverse`.
+        A dict of tensors for `apply_inverse` and `unzoom_with_inverse`:
+        the per-axis knots `"x_knots"` `(B, gw)` and `"y_knots"` `(B, gh)`,
+        and for a general inverse also `"grid"` and the bilinear
+        coefficients of every quad, `"quads"` `(B, (gh - 1) * (gw - 1), 8)`.
+
+    Raises:
+        ValueError: for a grid of the wrong shape, or (where its values are
+            known) one that is not finite, not in `[0, 1]` or not
+            non-decreasing along each axis: such a warp has no inverse.
+
+    Example:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> inverse = keras_lzu.ops.invert_grid(grid, separable=True)
+    >>> sorted(inverse)
+    ['x_knots', 'y_knots']
+    >>> print(keras.ops.convert_to_numpy(inverse["x_knots"]))
+    [[0.   0.25 1.  ]]
+    >>> sorted(keras_lzu.ops.invert_grid(grid))
+    ['grid', 'quads', 'x_knots', 'y_knots']
     """
     grid = ops.convert_to_tensor(grid)
-    validation.check_grid(grid)
+    grid = validation.check_grid(grid, validate=validate)
     grid = ops.cast(grid, "float32")
     inverse = {
         "x_knots": ops.mean(grid[..., 0], axis=1),
@@ -79,6 +102,20 @@ def apply_inverse(inverse, points):
 
     Returns:
         `(B, N, 2)` normalized points of the zoomed frame.
+
+    Example:
+
+    The left quarter of the original frame fills the left half of the
+    zoomed frame:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> inverse = keras_lzu.ops.invert_grid(grid)
+    >>> points = np.array([[[0.25, 0.5], [0.625, 0.5]]], "float32")
+    >>> zoomed = keras_lzu.ops.apply_inverse(inverse, points)
+    >>> print(np.round(keras.ops.convert_to_numpy(zoomed), 3))
+    [[[0.5  0.5 ]
+      [0.75 0.5 ]]]
     """
     points = ops.cast(points, "float32")
     if is_separable_inverse(inverse):

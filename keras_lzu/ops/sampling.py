@@ -1,6 +1,6 @@
 """Zoom and unzoom: bilinear resampling of images and features through a grid.
 
-Conventions (ARCHITECTURE.md section 2): output pixel `(r, c)` of a size
+Conventions (docs/conventions.md): output pixel `(r, c)` of a size
 `(H', W')` has normalized centre `((c + .5) / W', (r + .5) / H')`; a normalized
 location `(x, y)` of a `(H, W)` tensor is sampled bilinearly at pixel
 coordinates `(x W - .5, y H - .5)`, clamped to the border (edge replicate).
@@ -28,7 +28,8 @@ from keras_lzu.ops import inversion
 from keras_lzu.ops import validation
 
 
-def zoom(images, grid, output_size, separable=False, antialias=False):
+def zoom(images, grid, output_size, separable=False, validate=False,
+         antialias=False):
     """Resamples images through a warp grid into `output_size`.
 
     With the identity grid this is a plain bilinear resize with half-pixel
@@ -48,6 +49,11 @@ def zoom(images, grid, output_size, separable=False, antialias=False):
         separable: bool. `True` uses the grid's marginals and two 1-D gathers;
             exact for separable grids (such as `saliency_to_grid(...,
             separable=True)` makes). `False` (default) is exact for any grid.
+        validate: bool. Also check the grid's values (finite, in `[0, 1]`,
+            non-decreasing along each axis) inside a TensorFlow graph, where
+            they are unknown while tracing: a bad grid then fails the graph
+            with an `InvalidArgumentError`. Eager calls always check them;
+            XLA and JAX `jit` never can (see `keras_lzu.ops.validation`).
         antialias: bool. `True` averages over each output pixel's
             footprint: exactly with `separable=True`; with `separable=False`
             over the rectangle between its mapped corners, exactly up to 3
@@ -60,11 +66,46 @@ def zoom(images, grid, output_size, separable=False, antialias=False):
 
     Example:
 
-    >>> images = np.random.rand(2, 120, 160, 3).astype("float32")
-    >>> zoom(images, identity_grid(1), (60, 80)).shape
-    (2, 60, 80, 3)
+    With the identity grid, zoom is a bilinear resize:
+
+    >>> images = np.random.default_rng(0).random((2, 12, 16, 3), "float32")
+    >>> identity = keras_lzu.ops.identity_grid(1, (31, 51))
+    >>> zoomed = keras_lzu.ops.zoom(images, identity, output_size=(6, 8))
+    >>> tuple(zoomed.shape)
+    (2, 6, 8, 3)
+    >>> resized = keras.ops.image.resize(images, (6, 8), antialias=False)
+    >>> np.allclose(
+    ...     keras.ops.convert_to_numpy(zoomed),
+    ...     keras.ops.convert_to_numpy(resized),
+    ...     atol=1e-5,
+    ... )
+    True
+
+    A grid whose control points `x = (0, 0.25, 1)` put the left quarter of
+    the image into the left half of the zoomed frame; the row's pixel values
+    are their column index:
+
+    >>> row = np.arange(8, dtype="float32").reshape(1, 1, 8, 1)
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> zoomed = keras_lzu.ops.zoom(row, grid, output_size=(1, 4))
+    >>> print(keras.ops.convert_to_numpy(zoomed)[0, 0, :, 0])
+    [0. 1. 3. 6.]
+
+    With `antialias=True` the shrunk right half averages the three pixels
+    under each output pixel instead of keeping one of them:
+
+    >>> stripes = np.tile([0.0, 1.0], 4).astype("float32").reshape(1, 1, 8, 1)
+    >>> plain = keras_lzu.ops.zoom(stripes, grid, output_size=(1, 4))
+    >>> print(keras.ops.convert_to_numpy(plain)[0, 0, :, 0])
+    [0. 1. 1. 0.]
+    >>> averaged = keras_lzu.ops.zoom(
+    ...     stripes, grid, output_size=(1, 4), antialias=True
+    ... )
+    >>> print(np.round(keras.ops.convert_to_numpy(averaged)[0, 0, :, 0], 3))
+    [0.    1.    0.333 0.667]
     """
-    images, grid = _prepare(images, grid, "images")
+    images, grid = _prepare(images, grid, "images", validate)
     height, width = validation.size_pair(output_size, "output_size")
     in_height, in_width = _spatial_dims(images)
     if separable:
@@ -92,9 +133,8 @@ def zoom(images, grid, output_size, separable=False, antialias=False):
     return sample_general(images, _to_pixels(locations, in_height, in_width))
 
 
-def unzoom(
-    features, grid, output_size=None, separable=False, antialias=False
-):
+def unzoom(features, grid, output_size=None, separable=False,
+           validate=False, antialias=False):
     """Resamples features of a zoomed image back to the uniform layout.
 
     Output pixel centre `v` samples the features at `T^-1(v)`, where `T` is
@@ -108,15 +148,31 @@ def unzoom(
         output_size: `(h, w)`; defaults to the features' own spatial size.
         separable: bool. `True` selects the per-axis inversion (exact for
             separable grids); `False` (default) inverts any grid.
+        validate: bool, as for `zoom`: check the grid's values inside a
+            TensorFlow graph too.
         antialias: bool. `True` averages over each output pixel's
             footprint, as in `zoom` (exact for separable inverses).
             `False` (default) samples one bilinear tap per output pixel.
 
     Returns:
         `(B, h, w, C)` unzoomed features.
+
+    Example:
+
+    The zoomed row of `zoom`'s example, back in the original layout: the
+    magnified left quarter comes back exactly.
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> zoomed = np.array([0, 1, 3, 6], "float32").reshape(1, 1, 4, 1)
+    >>> unzoomed = keras_lzu.ops.unzoom(zoomed, grid, output_size=(1, 8))
+    >>> print(np.round(keras.ops.convert_to_numpy(unzoomed)[0, 0, :, 0], 3))
+    [0.    1.    2.333 3.    4.    5.    6.    6.   ]
     """
     grid = ops.convert_to_tensor(grid)
-    inverse = inversion.invert_grid(grid, separable=separable)
+    inverse = inversion.invert_grid(
+        grid, separable=separable, validate=validate
+    )
     return unzoom_with_inverse(features, inverse, output_size, antialias)
 
 
@@ -124,12 +180,34 @@ def unzoom_with_inverse(features, inverse, output_size=None, antialias=False):
     """`unzoom` with an inverse precomputed by `invert_grid`.
 
     Lets several feature levels share one inversion of the same grid.
+
+    Args:
+        features: `(B, h', w', C)` features computed on the zoomed image.
+        inverse: the dict returned by `invert_grid`.
+        output_size: `(h, w)`; defaults to the features' own spatial size.
+        antialias: bool, as for `unzoom`.
+
+    Returns:
+        `(B, h, w, C)` unzoomed features.
+
+    Example:
+
+    One inversion, evaluated at two resolutions:
+
+    >>> xs, ys = np.meshgrid([0.0, 0.25, 1.0], [0.0, 1.0])
+    >>> grid = np.stack([xs, ys], axis=-1)[None].astype("float32")
+    >>> inverse = keras_lzu.ops.invert_grid(grid, separable=True)
+    >>> zoomed = np.array([0, 1, 3, 6], "float32").reshape(1, 1, 4, 1)
+    >>> for size in [(1, 8), (1, 4)]:
+    ...     unzoomed = keras_lzu.ops.unzoom_with_inverse(zoomed, inverse, size)
+    ...     print(np.round(keras.ops.convert_to_numpy(unzoomed)[0, 0, :, 0], 3))
+    [0.    1.    2.333 3.    4.    5.    6.    6.   ]
+    [0.5   2.667 4.5   6.   ]
     """
     features = ops.convert_to_tensor(features)
     validation.check_images(features, "features")
-    features = _as_float(features)
-    validation.check_batch_compatible(
-        inverse["x_knots"].shape[0], features.shape[0], "grid", "features"
+    features = validation.check_batch_compatible(
+        inverse["x_knots"], _as_float(features), "grid", "features"
     )
     if output_size is None:
         if None in tuple(features.shape[1:3]):
@@ -351,12 +429,10 @@ def _as_float(x):
     return ops.cast(x, "float32")
 
 
-def _prepare(images, grid, name):
+def _prepare(images, grid, name, validate):
     images = ops.convert_to_tensor(images)
     grid = ops.convert_to_tensor(grid)
     validation.check_images(images, name)
-    validation.check_grid(grid)
-    validation.check_batch_compatible(
-        grid.shape[0], images.shape[0], "grid", name
-    )
+    grid = validation.check_grid(grid, validate=validate)
+    images = validation.check_batch_compatible(grid, images, "grid", name)
     return _as_float(images), ops.cast(grid, "float32")

@@ -158,13 +158,11 @@ def export_main(argv=None):
     parser.add_argument("--max_image_size", type=int, nargs=2,
                         metavar=("HEIGHT", "WIDTH"), default=(8192, 8192))
     args = parser.parse_args(argv)
-    import keras
-
-    import keras_lzu  # noqa: F401  (registers the LZU layers for loading)
-    from keras_lzu import export as export_lib
+    import keras_lzu
+    from keras_lzu import saved_model_export as export_lib
 
     try:
-        model = keras.saving.load_model(args.model)
+        model = keras_lzu.load_model(args.model)
         path = export_lib.export(model, args.export_dir, version=args.version,
                                  max_image_size=args.max_image_size)
     except (OSError, ValueError) as error:

@@ -133,7 +133,10 @@ def test_layers_keep_grid_math_in_float32_under_mixed_precision(rng):
     [
         (lambda: ZoomLayer((0, 4)), "output_size"),
         (lambda: ZoomLayer("big"), "output_size"),
+        (lambda: ZoomLayer("24"), "output_size"),
+        (lambda: ZoomLayer(True), "output_size"),
         (lambda: UnzoomLayer((4, 4, 4)), "output_size"),
+        (lambda: UnzoomLayer(("4", "4")), "output_size"),
     ],
 )
 def test_bad_constructor_arguments_raise(make, message):
@@ -159,9 +162,37 @@ def test_bad_call_inputs_raise(rng):
         UnzoomLayer((3, 4)),
         UnzoomLayer((3, 4), separable=True, antialias=True),
         InvertGrid(separable=True),
+        ZoomLayer(3, validate=True),
+        UnzoomLayer(validate=True),
+        InvertGrid(validate=True),
     ],
 )
 def test_config_round_trip(layer):
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert getattr(clone, "antialias", None) == getattr(layer, "antialias", None)
+
+
+def test_layers_check_a_given_grid_when_run_eagerly(rng):
+    features = rng.random((1, 8, 8, 2)).astype("float32")
+    reversed_grid = to_numpy(lzu_ops.identity_grid(1, (5, 5)))[:, :, ::-1]
+    for layer in (UnzoomLayer(), ZoomLayer((4, 4))):
+        with pytest.raises(ValueError, match="`grid` must be non-decreasing"):
+            layer([features, reversed_grid])
+
+
+@pytest.mark.tensorflow_only
+def test_validate_checks_a_grid_input_in_predict(rng):
+    import tensorflow as tf
+
+    features = keras.Input((8, 8, 2))
+    grid = keras.Input((5, 5, 2))
+    outputs = UnzoomLayer(validate=True)([features, grid])
+    model = keras.Model([features, grid], outputs)
+    identity = to_numpy(lzu_ops.identity_grid(2, (5, 5)))
+    data = rng.random((2, 8, 8, 2)).astype("float32")
+    np.testing.assert_allclose(
+        model.predict([data, identity], verbose=0), data, atol=1e-5
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="non-decreasing"):
+        model.predict([data, identity[:, ::-1]], verbose=0)

@@ -78,6 +78,17 @@ def tiny_functional_segmenter():
     return keras.Model(images, scores, name="tiny_segmenter")
 
 
+def compact_demo_retinanet():
+    """The demo's detector (custom pyramid and heads) at tiny widths, with a
+    decoder that keeps up to 10 boxes of any confidence."""
+    from keras_lzu import demo
+
+    return demo.build_retinanet(
+        NUM_CLASSES, seed=7, filters=(8, 8, 16, 16), head_filters=8,
+        max_detections=10, min_confidence=0.0,
+    )
+
+
 def square_images(batch, size, seed=0):
     """Noise images (0..255) with one bright square each, and the squares'
     pixel `xyxy` boxes."""
@@ -102,6 +113,11 @@ def retinanet_base():
 @pytest.fixture(scope="session")
 def deeplab_base():
     return tiny_deeplab()
+
+
+@pytest.fixture(scope="session")
+def demo_retinanet_base():
+    return compact_demo_retinanet()
 
 
 @pytest.fixture

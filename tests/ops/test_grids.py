@@ -3,9 +3,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from keras import ops
 
 import reference
-from backend_utils import compile_function, to_numpy
+from backend_utils import compile_function, to_numpy, values_and_gradient
 from keras_lzu import ops as lzu_ops
 
 
@@ -137,3 +138,114 @@ def test_saliency_of_other_size_is_resized():
 def test_bad_saliency_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         lzu_ops.saliency_to_grid(**kwargs)
+
+
+GRADIENT_GRID = (7, 9)
+# Finite-difference steps: relative to a positive map, and at the all-zero
+# map 1% of the floor it adds once divided by the smallest peak.
+RELATIVE_STEP = 1e-2
+STEP_AT_ZERO = (
+    1e-2 * lzu_ops.grids.SALIENCY_FLOOR * lzu_ops.grids.SALIENCY_MIN_PEAK
+)
+
+
+def extreme_saliency_maps(rng):
+    """All-zero, single-cell and extreme-range non-negative maps."""
+    largest = np.finfo("float32").max
+    maps = np.zeros((9, *GRADIENT_GRID), "float32")
+    maps[1, 3, 4] = 1.0
+    maps[2, 0, 0] = 1.0
+    maps[3, 6, 8] = largest
+    maps[4] = 1e-30
+    maps[5] = 1e-40
+    maps[6] = 10.0 ** rng.uniform(-38, 38, GRADIENT_GRID)
+    maps[7, 2, 5] = 2 * lzu_ops.grids.SALIENCY_MIN_PEAK
+    maps[8] = largest
+    return maps
+
+
+def grid_zoom_unzoom_losses(rng, separable):
+    """Per map of a batch, a scalar that depends on it through the grid, the
+    zoomed image and the unzoomed features (the same image for every map)."""
+    image = ops.convert_to_tensor(rng.random((1, 12, 16, 2)), "float32")
+    weights = [
+        ops.convert_to_tensor(rng.standard_normal((1, *shape, 2)), "float32")
+        for shape in (GRADIENT_GRID, (8, 10), (12, 16))
+    ]
+
+    def losses(saliency):
+        batch = ops.shape(saliency)[0]
+        grid = lzu_ops.saliency_to_grid(
+            saliency, GRADIENT_GRID, separable=separable, attraction_fwhm=3
+        )
+        images = ops.broadcast_to(image, (batch, *image.shape[1:]))
+        zoomed = lzu_ops.zoom(images, grid, (8, 10), separable=separable)
+        unzoomed = lzu_ops.unzoom(zoomed, grid, (12, 16), separable=separable)
+        return sum(
+            ops.sum(x * w, axis=(1, 2, 3))
+            for x, w in zip((grid, zoomed, unzoomed), weights)
+        )
+
+    return losses
+
+
+@pytest.fixture(
+    scope="module", params=[True, False], ids=["separable", "general"]
+)
+def saliency_derivatives(request):
+    """Gradients and values of `grid_zoom_unzoom_losses`, all from one
+    (compiled) program: at the extreme maps (the first is all zero) and at a
+    positive map, and values a step from each along a direction."""
+    rng = np.random.default_rng(7)
+    extreme = extreme_saliency_maps(rng)
+    positive = (1e-3 + rng.random((1, *GRADIENT_GRID)) ** 4).astype("float32")
+    direction = positive * rng.uniform(-1, 1, positive.shape).astype("float32")
+    at_zero = rng.random((1, *GRADIENT_GRID)).astype("float32")
+    maps = np.concatenate([
+        extreme,
+        positive,
+        positive + RELATIVE_STEP * direction,
+        positive - RELATIVE_STEP * direction,
+        STEP_AT_ZERO * at_zero,
+    ])
+    values, grads = values_and_gradient(
+        grid_zoom_unzoom_losses(rng, request.param), maps
+    )
+    n = len(extreme)
+    return {
+        "extreme_gradients": grads[:n],
+        "zero_value": values[0],
+        "zero_gradient": grads[0],
+        "zero_direction": at_zero[0],
+        "zero_stepped_value": values[n + 3],
+        "positive_gradient": grads[n],
+        "positive_direction": direction[0],
+        "positive_stepped_values": values[n + 1 : n + 3],
+    }
+
+
+def test_saliency_gradient_is_finite_for_any_non_negative_map(
+    saliency_derivatives,
+):
+    assert np.all(np.isfinite(saliency_derivatives["extreme_gradients"]))
+
+
+def test_saliency_gradient_matches_central_differences(saliency_derivatives):
+    """Float32 central differences, relative steps of 1e-2: within 2%."""
+    d = saliency_derivatives
+    analytic = np.sum(d["positive_gradient"] * d["positive_direction"])
+    above, below = d["positive_stepped_values"]
+    numeric = (above - below) / (2 * RELATIVE_STEP)
+    assert abs(analytic - numeric) <= 0.02 * abs(numeric)
+
+
+def test_zero_saliency_gradient_is_the_one_sided_derivative(
+    saliency_derivatives,
+):
+    """All-zero saliency gives the identity grid, and the grid moves
+    continuously with a small non-negative saliency: the gradient there is
+    the derivative along any non-negative direction (forward differences)."""
+    d = saliency_derivatives
+    analytic = np.sum(d["zero_gradient"] * d["zero_direction"])
+    numeric = (d["zero_stepped_value"] - d["zero_value"]) / STEP_AT_ZERO
+    assert abs(analytic - numeric) <= 0.02 * abs(numeric)

@@ -23,11 +23,11 @@ def segmenter():
 
 @pytest.fixture(scope="session")
 def export_root(tmp_path_factory, detector, segmenter):
-    from keras_lzu import export
+    from keras_lzu import saved_model_export
 
     root = tmp_path_factory.mktemp("exports")
-    export.export(detector, root / "detector")
-    export.export(segmenter, root / "segmenter")
+    saved_model_export.export(detector, root / "detector")
+    saved_model_export.export(segmenter, root / "segmenter")
     return root
 
 

@@ -156,10 +156,10 @@ def test_encoded_image_over_pixel_limit_is_rejected_before_decoding(client):
 
 def test_serves_latest_version_and_a_requested_one(tmp_path, segmenter,
                                                    detector, rng):
-    from keras_lzu import export
+    from keras_lzu import saved_model_export
 
-    export.export(segmenter, tmp_path, version=1)
-    export.export(detector, tmp_path, version=2)
+    saved_model_export.export(segmenter, tmp_path, version=1)
+    saved_model_export.export(detector, tmp_path, version=2)
     config = tmp_path / "models.config"
     config.write_text(
         'model_config_list { config { name: "m" base_path: "%s" '
@@ -182,14 +182,14 @@ def test_new_versions_are_picked_up_by_polling(tmp_path, segmenter,
                                                detector, rng):
     import time
 
-    from keras_lzu import export
+    from keras_lzu import saved_model_export
 
-    export.export(segmenter, tmp_path)
+    saved_model_export.export(segmenter, tmp_path)
     images = fake_models.random_images(rng, 1, 16, 16)
     with LocalModelServer(str(tmp_path), "m", poll_seconds=0.2) as server:
         with GrpcPredictionClient(server.target, "m") as client:
             assert "masks" in client.predict(images)
-            export.export(detector, tmp_path)
+            saved_model_export.export(detector, tmp_path)
             deadline = time.time() + 20
             while client.get_model_status()[0]["version"] != 2:
                 assert time.time() < deadline, "version 2 was not loaded"

@@ -5,13 +5,12 @@ name of its registered wrapper class, built as
 `wrapper_class(model, output_size, saliency_layer)`; the generic adapter also
 has `wrap(model, output_size, saliency_layer, feature_layers, **options)`. Adapters are
 imported only for models of their library, so wrapping a KerasHub model never
-imports KerasCV and `import keras_lzu` imports neither.
+imports KerasCV and `import keras_lzu` imports neither (`load_model`, in
+`keras_lzu.models.saving`, imports those a saved file needs).
 """
 
 import importlib
-import importlib.util
 
-import keras
 import numpy as np
 
 from keras_lzu.layers import SaliencyGrid
@@ -92,33 +91,6 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
     )
 
 
-def load_model(filepath, **kwargs):
-    """`keras.saving.load_model` for models that `wrap` returned.
-
-    The wrapper classes subclass KerasCV / KerasHub models, so they are
-    registered only once their adapter is imported; this registers every
-    wrapper whose model library is installed, then loads.
-
-    Args:
-        filepath: path of a `.keras` file.
-        **kwargs: passed on to `keras.saving.load_model`.
-
-    Returns:
-        The loaded model.
-    """
-    register_wrapper_classes()
-    return keras.saving.load_model(filepath, **kwargs)
-
-
-def register_wrapper_classes():
-    """Imports every adapter whose model library is installed."""
-    for library, name in ADAPTERS + (("keras", GENERIC_ADAPTER),):
-        if importlib.util.find_spec(library) is None:
-            continue
-        adapter = importlib.import_module(name)
-        getattr(adapter, adapter.WRAPPER_NAME)
-
-
 def make_saliency_layer(saliency, grid_shape=(31, 51), separable=True):
     """The `SaliencyGrid` that `wrap` uses for its `saliency` argument."""
     if isinstance(saliency, SaliencyGrid):
@@ -138,14 +110,3 @@ def make_saliency_layer(saliency, grid_shape=(31, 51), separable=True):
         mode="fixed", grid_shape=grid_shape, separable=separable,
         prior=prior, name="saliency_grid",
     )
-
-
-def class_in_family(model, module_prefix, class_names):
-    """True when a class of `model`'s MRO is one of `class_names` defined in
-    a module under `module_prefix` (checked without importing the library)."""
-    for cls in type(model).__mro__:
-        if cls.__name__ in class_names and cls.__module__.startswith(
-            module_prefix
-        ):
-            return True
-    return False

@@ -33,6 +33,8 @@ import tempfile
 
 import tensorflow as tf
 
+from keras_lzu.ops import validation
+
 SERVING_DEFAULT = "serving_default"
 PREDICT_ENCODED = "predict_encoded"
 METADATA = "metadata"
@@ -89,7 +91,7 @@ def export(model, export_dir, version=None,
     ```
     """
     metadata = _model_metadata(model)
-    max_image_size = _size_pair(max_image_size, "max_image_size")
+    max_image_size = validation.size_pair(max_image_size, "max_image_size")
     export_dir = os.path.abspath(os.fspath(export_dir))
     os.makedirs(export_dir, exist_ok=True)
     if version is None:
@@ -193,19 +195,6 @@ def _package_version():
         return "unknown"
 
 
-def _size_pair(value, name):
-    try:
-        pair = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        pair = ()
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(
-            f"`{name}` must be two positive integers (height, width), got "
-            f"{value!r}."
-        )
-    return pair
-
-
 class _ServingModule(tf.Module):
     """Holds the model's variables and the three signature functions."""
 
@@ -237,7 +226,11 @@ class _ServingModule(tf.Module):
                                           input_signature=[])
 
     def _serve_images(self, images):
-        images = self._check_size(images)
+        with tf.control_dependencies([tf.debugging.assert_greater(
+            tf.shape(images)[0], 0,
+            message="images must hold at least one image",
+        )]):
+            images = self._check_size(images)
         return self._infer(tf.cast(images, tf.float32))
 
     def _serve_encoded(self, image_bytes):

@@ -1,0 +1,77 @@
+"""What the KerasHub adapters share: preprocessors and fixed input sizes.
+
+KerasHub task models resize images in their preprocessor (on the CPU) and
+some backbones take one input size only. A wrapped model zooms the images
+itself, so it keeps the preprocessor's rescaling without its resizing, and
+its `output_size` must be the size a fixed-size backbone takes. Nothing
+here imports KerasHub.
+"""
+
+import keras
+import numpy as np
+
+
+def preprocessor_without_resizing(preprocessor):
+    """A copy of a KerasHub preprocessor whose image converter only rescales.
+
+    Args:
+        preprocessor: a KerasHub `Preprocessor` (or `None`).
+
+    Returns:
+        `None`, or a new preprocessor of the same config except that its
+        image converter (if any) has `image_size=None` and it resizes no
+        segmentation masks: the wrapped model zooms the images itself and
+        keeps labels in the caller's frame.
+    """
+    if preprocessor is None:
+        return None
+    preprocessor = keras.layers.deserialize(
+        keras.layers.serialize(preprocessor)
+    )
+    converter = getattr(preprocessor, "image_converter", None)
+    if converter is not None:
+        converter.image_size = None
+    if getattr(preprocessor, "resize_output_mask", False):
+        preprocessor.resize_output_mask = False
+    return preprocessor
+
+
+def rescale_images(preprocessor, images):
+    """Applies what a resize-free preprocessor does to images, on device.
+
+    KerasHub preprocessors run on the CPU (`tf.device("cpu")`); serving
+    calls this instead, with the image converter's `scale` and `offset`.
+
+    Args:
+        preprocessor: the wrapped model's preprocessor (or `None`).
+        images: float32 `(B, H, W, C)` images.
+
+    Returns:
+        The images as the model's `fit`/`predict` would feed them to it.
+    """
+    converter = getattr(preprocessor, "image_converter", None)
+    if converter is None:
+        return images if preprocessor is None else preprocessor(images)
+    if converter.scale is not None:
+        images = images * np.asarray(converter.scale, "float32")
+    if converter.offset is not None:
+        images = images + np.asarray(converter.offset, "float32")
+    return images
+
+
+def check_fixed_input_size(backbone, output_size, family):
+    """Raises unless `output_size` suits a backbone of fixed input size.
+
+    Args:
+        backbone: a KerasHub backbone with an `image_shape` attribute.
+        output_size: `(height, width)` of the zoomed images.
+        family: the task's class name, for the error message.
+    """
+    image_shape = getattr(backbone, "image_shape", None) or (None, None)
+    spatial = tuple(image_shape[:2])
+    if spatial != (None, None) and spatial != tuple(output_size):
+        raise ValueError(
+            f"The {family}'s backbone has a fixed input size {spatial}, so "
+            f"`output_size` must equal it. Received: output_size="
+            f"{tuple(output_size)}"
+        )

@@ -1,0 +1,42 @@
+"""`TrainingConfig` rejects bad settings, naming the argument."""
+
+import pytest
+
+from keras_lzu.training import TrainingConfig
+
+VALID = dict(task="detection", train_annotations="train.json",
+             train_images="train", output_size=(64, 96), out="out")
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"task": "tracking"}, "`task` must be one of"),
+        ({"output_size": "24"}, "`output_size` must be (height, width)"),
+        ({"output_size": (64, 96.5)}, "`output_size` must be (height, width)"),
+        ({"output_size": (True, 96)}, "`output_size` must be (height, width)"),
+        ({"canvas": (0, 96)}, "`canvas` must be (height, width)"),
+        ({"saliency": "boxes"}, "`saliency` must be one of"),
+        ({"backbone": "vgg"}, "`backbone` must be one of"),
+        ({"epochs": 2, "steps": 3}, "Give `epochs` or `steps`, not both"),
+        ({"steps": 0}, "`steps` must be a positive integer"),
+        ({"learning_rate": 0.0}, "`learning_rate` must be a positive number"),
+        ({"anchor_size": float("nan")}, "`anchor_size` must be a positive"),
+        ({"seed": -1}, "`seed` must be a non-negative integer"),
+        ({"distribute": "tpu"}, "`distribute` must be one of"),
+        ({"val_images": "val"}, "`val_annotations` and `val_images`"),
+        ({"export": "yes"}, "`export` must be a bool"),
+    ],
+)
+def test_bad_settings_raise_naming_the_argument(changes, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")
+                       .replace(")", r"\)")):
+        TrainingConfig(**{**VALID, **changes})
+
+
+def test_defaults():
+    config = TrainingConfig(**VALID)
+    assert (config.epochs, config.steps) == (10, None)
+    assert (config.saliency, config.library, config.backbone) == (
+        "prior", "keras_hub", "resnet18")
+    assert TrainingConfig(**VALID, preset="my_preset").backbone is None
