@@ -44,6 +44,8 @@ DEMO_REQUIREMENTS = ("keras_hub", "matplotlib", "PIL", "pycocotools.cocoeval",
                      "grpc", "tensorflow_serving.apis")
 # The two detectors of the comparison: name in the report -> `saliency`.
 MODELS = {"uniform": "uniform", "LZU": "prior"}
+# Detections drawn in the figure: those at least this confident.
+FIGURE_MIN_SCORE = 0.5
 
 
 @dataclasses.dataclass
@@ -303,7 +305,8 @@ def write_figures(config, saliency, infers, image, ground_truth,
         detections[name] = {key: outputs[key][0, :n]
                             for key in ("boxes", "scores", "classes")}
     visualize.save_detection_figure(paths["detections"], image, ground_truth,
-                                    detections, class_names=class_names)
+                                    detections, FIGURE_MIN_SCORE,
+                                    class_names)
     return paths
 
 
