@@ -1,11 +1,12 @@
 """Accuracy of LZU against uniform downsampling at several input scales.
 
-On the synthetic driving benchmark of the demo (`keras_lzu.demo`), for
-every input scale `s` (a fraction of the canvas *side*; the model sees
-`s^2` of the pixels, sizes rounded to multiples of 32):
+On the synthetic driving benchmark of the experiment harness
+(`benchmarks.harness`), for every input scale `s` (a fraction of the
+canvas *side*; the model sees `s^2` of the pixels, sizes rounded to
+multiples of 32):
 
-* detection: the demo's KerasCV RetinaNet trained on uniformly resized
-  images vs the same RetinaNet wrapped by `keras_lzu.wrap` with the fixed
+* detection: the harness's compact KerasCV RetinaNet trained on uniformly
+  resized images vs the same RetinaNet wrapped by `keras_lzu.wrap` with the fixed
   KDE prior of the training boxes; COCO AP, AP50, AP_small (pycocotools) in
   the canvas frame;
 * segmentation: a small KerasCV `DeepLabV3Plus` (CSPDarkNet backbone)
@@ -36,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from keras_lzu import demo  # noqa: E402
+from benchmarks import harness  # noqa: E402
 from keras_lzu.data import CLASS_NAMES  # noqa: E402
 from keras_lzu.evaluation import SegmentationMetrics  # noqa: E402
 
@@ -205,7 +206,7 @@ def compare_segmenters(config, train, val, prior, size, steps, log=print,
     models = {
         "uniform": uniform_segmenter(build_deeplab(num_classes, config.seed),
                                      canvas, size),
-        "LZU": demo.build_lzu(build_deeplab(num_classes, config.seed), size,
+        "LZU": harness.build_lzu(build_deeplab(num_classes, config.seed), size,
                               prior),
     }
     results = {}
@@ -300,15 +301,15 @@ def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
     seeds = list(seeds)
     for done, seed in enumerate(seeds, start=1):
         seeded = dataclasses.replace(config, seed=seed)
-        scenes = demo.make_scenes(seeded)
-        train = demo.load_split(scenes, "train", seeded.train_images)
-        val = demo.load_split(scenes, "validation", seeded.val_images)
-        prior = demo.box_prior(train, seeded.canvas, seeded.prior_floor)
+        scenes = harness.make_scenes(seeded)
+        train = harness.load_split(scenes, "train", seeded.train_images)
+        val = harness.load_split(scenes, "validation", seeded.val_images)
+        prior = harness.box_prior(train, seeded.canvas, seeded.prior_floor)
         for scale in scales:
-            size = demo.zoomed_size(seeded.canvas, scale**2)
+            size = harness.zoomed_size(seeded.canvas, scale**2)
             metrics = {}
             if detection:
-                _, metrics, _, _ = demo.compare_detectors(
+                _, metrics, _, _ = harness.compare_detectors(
                     seeded, scenes, train, val, prior, size, log)
             for key in ("AP", "AP50", "AP_small") if detection else ():
                 row = rows.setdefault(
@@ -349,11 +350,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="one comparison per seed (data and weights); "
                              "the table shows mean +- std")
-    parser.add_argument("--class-colours", default=demo.CLASS_COLOURS,
+    parser.add_argument("--class-colours", default=harness.CLASS_COLOURS,
                         action=argparse.BooleanOptionalAction,
                         help="colour-code the object classes")
     parser.add_argument("--prior-floor", type=float,
-                        default=demo.PRIOR_FLOOR,
+                        default=harness.PRIOR_FLOOR,
                         help="uniform floor of LZU's KDE prior relative to "
                              "its peak (larger: a gentler warp; see "
                              "warp_strength.py)")
@@ -379,7 +380,7 @@ def main(argv=None):
                 "val_images"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    config = demo.DemoConfig(
+    config = harness.ExperimentConfig(
         canvas=tuple(settings["canvas"]), steps=settings["steps"],
         train_images=settings["train_images"],
         val_images=settings["val_images"],

@@ -2,8 +2,8 @@
 
 LZU can only beat uniform downsampling where the uniformly downsampled image
 has lost something the task needs. This check measures it on the synthetic
-driving benchmark with four RetinaNets (the demo's model, steps and
-optimizer), all evaluated in the canvas frame:
+driving benchmark with four RetinaNets (the harness's compact model, steps
+and optimizer), all evaluated in the canvas frame:
 
 * `low`: trained and evaluated on images at scale `--low` of the canvas side;
 * `high`: the same at scale `--high`;
@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from keras_lzu import demo  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 MIN_CONFIDENCE = 0.01
 
@@ -53,7 +53,7 @@ def to_uint8(images):
 def prepare(images, sizes):
     """`images` resized through each size of `sizes` in turn (uint8)."""
     for size in sizes:
-        images = to_uint8(demo.resize_images(images, size))
+        images = to_uint8(harness.resize_images(images, size))
     return images
 
 
@@ -106,32 +106,32 @@ def train_and_score(config, scenes, train, val, sizes, log=print):
     canvas = config.canvas
     layout = sizes[-1] == "layout"
     size = sizes[-2] if layout else sizes[-1]
-    model = demo.build_retinanet(
+    model = harness.build_retinanet(
         config.num_classes, config.seed, config.filters, config.head_filters,
         min_confidence=config.min_confidence)
     if layout:
         with zoom_larger_than_layout(sizes[0], size):
-            model = demo.build_lzu(model, size, "fixed")
-        labels = demo.dense_labels(train["boxes"], train["classes"],
+            model = harness.build_lzu(model, size, "fixed")
+        labels = harness.dense_labels(train["boxes"], train["classes"],
                                    scenes.max_boxes)
         images, val_images = train["images"], val["images"]
         # The wrapper takes and returns boxes in the canvas frame.
         size = canvas
     else:
         scale = (size[0] / canvas[0], size[1] / canvas[1])
-        labels = demo.dense_labels(train["boxes"], train["classes"],
+        labels = harness.dense_labels(train["boxes"], train["classes"],
                                    scenes.max_boxes, scale)
         images = prepare(train["images"], sizes)
         val_images = prepare(val["images"], sizes)
     log(f"[information] training: {' -> '.join(map(str, sizes))}")
-    dataset = demo.training_dataset(images, labels, config.batch_size,
+    dataset = harness.training_dataset(images, labels, config.batch_size,
                                     config.seed)
-    demo.train_detector(model, dataset, config.steps, config.learning_rate)
+    harness.train_detector(model, dataset, config.steps, config.learning_rate)
     outputs = model.predict(val_images.astype("float32"), batch_size=4,
                             verbose=0)
-    detections = demo.detections_from_outputs(
+    detections = harness.detections_from_outputs(
         outputs, (canvas[0] / size[0], canvas[1] / size[1]))
-    return demo.coco_metrics(val, detections, scenes.class_names)
+    return harness.coco_metrics(val, detections, scenes.class_names)
 
 
 def main(argv=None):
@@ -144,7 +144,7 @@ def main(argv=None):
     parser.add_argument("--train-images", type=int, default=320)
     parser.add_argument("--val-images", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--class-colours", default=demo.CLASS_COLOURS,
+    parser.add_argument("--class-colours", default=harness.CLASS_COLOURS,
                         action=argparse.BooleanOptionalAction,
                         help="colour-code the object classes")
     parser.add_argument("--markdown", help="append the table to this file")
@@ -152,17 +152,17 @@ def main(argv=None):
 
     from benchmarks import machine
 
-    config = demo.DemoConfig(
+    config = harness.ExperimentConfig(
         canvas=tuple(args.canvas), steps=args.steps,
         train_images=args.train_images, val_images=args.val_images,
         seed=args.seed, min_confidence=MIN_CONFIDENCE,
         class_colours=args.class_colours)
-    low = demo.zoomed_size(config.canvas, args.low**2)
-    high = demo.zoomed_size(config.canvas, args.high**2)
+    low = harness.zoomed_size(config.canvas, args.low**2)
+    high = harness.zoomed_size(config.canvas, args.high**2)
     began = time.perf_counter()
-    scenes = demo.make_scenes(config)
-    train = demo.load_split(scenes, "train", config.train_images)
-    val = demo.load_split(scenes, "validation", config.val_images)
+    scenes = harness.make_scenes(config)
+    train = harness.load_split(scenes, "train", config.train_images)
+    val = harness.load_split(scenes, "validation", config.val_images)
     runs = {
         f"low ({low[0]}x{low[1]})": [low],
         f"high ({high[0]}x{high[1]})": [high],

@@ -1,7 +1,7 @@
 """Inference overhead of LZU: wrapped vs unwrapped RetinaNet forward passes.
 
-The detector is the demo's (`keras_lzu.demo.build_retinanet`: CSPDarkNet
-backbone, compact pyramid and heads) or, with `--heads keras_cv`, KerasCV's
+The detector is the harness's (`benchmarks.harness.build_retinanet`:
+CSPDarkNet backbone, compact pyramid and heads) or, with `--heads keras_cv`, KerasCV's
 default 256-channel pyramid and heads on the same backbone. The raw forward
 pass (`{"box", "classification"}`, no NMS) is timed, batch `--batch`, in
 graph mode (`tf.function`) and with XLA (`jit_compile=True`), in one run:
@@ -68,16 +68,16 @@ def interleaved_times(cases, repeats):
 
 
 def build_detector(heads, num_classes=3, seed=0):
-    """The demo's RetinaNet, or one with KerasCV's default pyramid/heads."""
-    from keras_lzu import demo
+    """The harness's compact RetinaNet, or one with KerasCV's default pyramid/heads."""
+    from benchmarks import harness
 
     if heads == "compact":
-        return demo.build_retinanet(num_classes, seed)
+        return harness.build_retinanet(num_classes, seed)
     import keras
     import keras_cv
 
     keras.utils.set_random_seed(seed)
-    compact = demo.build_retinanet(num_classes, seed)
+    compact = harness.build_retinanet(num_classes, seed)
     return keras_cv.models.RetinaNet(
         num_classes=num_classes, bounding_box_format="xyxy",
         backbone=compact.backbone,
@@ -133,10 +133,10 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA")):
     """Times every case; returns a list of `(mode, case, ms, ratio)`."""
     import tensorflow as tf
 
-    from keras_lzu import demo
+    from benchmarks import harness
     from keras_lzu.data import saliency_prior_from_boxes
 
-    size = demo.zoomed_size(canvas, budget)
+    size = harness.zoomed_size(canvas, budget)
     rng = np.random.default_rng(0)
     canvas_images = tf.constant(
         rng.uniform(0, 255, (batch, *canvas, 3)).astype("float32"))
@@ -145,7 +145,7 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA")):
     prior = saliency_prior_from_boxes(list(boxes.numpy()))
 
     retinanet = build_detector(heads)
-    wrapped = demo.build_lzu(retinanet, size, prior)
+    wrapped = harness.build_lzu(retinanet, size, prior)
     adaptive = adaptive_forward(retinanet, size)
     adaptive(canvas_images, boxes)  # Builds the layers outside tf.function.
 

@@ -8,8 +8,8 @@ cost at a high one, where the uniform resize already resolves the objects.
 
 This benchmark trains, at one scale, the uniform RetinaNet once and the LZU
 RetinaNet once per candidate floor (and, with `--trainable`, once with the
-saliency trained from the default prior), all with the demo's model, steps
-and optimizer, on *development* seeds: benchmark draws that `accuracy.py`'s
+saliency trained from the default prior), all with the harness's compact
+model, steps and optimizer, on *development* seeds: benchmark draws that `accuracy.py`'s
 reported seeds never use. Each candidate is scored on its development
 seed's validation split, and the table shows how strongly each floor warps
 (how densely the zoom samples the horizon band and the bottom rows,
@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from keras_lzu import demo  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
 # Far from the seeds accuracy.py reports (0, 1, 2, ...).
 DEVELOPMENT_SEEDS = (1000,)
@@ -65,42 +65,42 @@ def run(config, scale, floors, trainable, seeds, log=print):
         `"uniform"`, `"LZU floor F"` and (with `trainable`) `"LZU trained
         from floor F0"`, plus `{"density": {candidate: (peak, bottom)}}`.
     """
-    size = demo.zoomed_size(config.canvas, scale**2)
+    size = harness.zoomed_size(config.canvas, scale**2)
     scores, densities = {}, {}
     for seed in seeds:
         seeded = dataclasses.replace(config, seed=seed)
-        scenes = demo.make_scenes(seeded)
-        train = demo.load_split(scenes, "train", seeded.train_images)
-        val = demo.load_split(scenes, "validation", seeded.val_images)
+        scenes = harness.make_scenes(seeded)
+        train = harness.load_split(scenes, "train", seeded.train_images)
+        val = harness.load_split(scenes, "validation", seeded.val_images)
 
         def detector(seeded=seeded):
-            return demo.build_retinanet(
+            return harness.build_retinanet(
                 seeded.num_classes, seeded.seed, seeded.filters,
                 seeded.head_filters, min_confidence=seeded.min_confidence)
 
         candidates = {"uniform": (detector(), size)}
         for floor in floors:
-            prior = demo.box_prior(train, seeded.canvas, floor)
+            prior = harness.box_prior(train, seeded.canvas, floor)
             name = f"LZU floor {floor:g}"
             densities[name] = sampling_density(prior, seeded.canvas, size)
-            candidates[name] = (demo.build_lzu(detector(), size, prior), None)
+            candidates[name] = (harness.build_lzu(detector(), size, prior), None)
         if trainable:
-            prior = demo.box_prior(train, seeded.canvas)
-            name = f"LZU trained from floor {demo.PRIOR_FLOOR:g}"
-            candidates[name] = (demo.build_lzu(detector(), size, prior, True),
+            prior = harness.box_prior(train, seeded.canvas)
+            name = f"LZU trained from floor {harness.PRIOR_FLOOR:g}"
+            candidates[name] = (harness.build_lzu(detector(), size, prior, True),
                                 None)
         for name, (model, input_size) in candidates.items():
             log(f"[warp_strength] seed {seed}, {name}, "
                 f"{size[0]}x{size[1]} input")
-            images, labels = demo.training_data(train, scenes.max_boxes,
+            images, labels = harness.training_data(train, scenes.max_boxes,
                                                 input_size)
-            dataset = demo.training_dataset(images, labels,
+            dataset = harness.training_dataset(images, labels,
                                             seeded.batch_size, seed)
-            demo.train_detector(model, dataset, seeded.steps,
+            harness.train_detector(model, dataset, seeded.steps,
                                 seeded.learning_rate, verbose=2)
-            detections, _ = demo.predict_detections(model, val["images"],
+            detections, _ = harness.predict_detections(model, val["images"],
                                                     input_size)
-            metrics = demo.coco_metrics(val, detections, scenes.class_names)
+            metrics = harness.coco_metrics(val, detections, scenes.class_names)
             for key in METRICS:
                 scores.setdefault(name, {}).setdefault(key, []).append(
                     metrics[key])
@@ -150,14 +150,14 @@ def main(argv=None):
 
     from benchmarks import machine
 
-    config = demo.DemoConfig(
+    config = harness.ExperimentConfig(
         canvas=tuple(args.canvas), steps=args.steps,
         train_images=args.train_images, val_images=args.val_images,
         min_confidence=MIN_CONFIDENCE)
     began = time.perf_counter()
     scores, densities = run(config, args.scale, args.floors, args.trainable,
                             args.seeds)
-    size = demo.zoomed_size(config.canvas, args.scale**2)
+    size = harness.zoomed_size(config.canvas, args.scale**2)
     minutes = (time.perf_counter() - began) / 60
     text = (
         f"## Warp strength at {args.scale:g}x ({size[0]}x{size[1]}), "

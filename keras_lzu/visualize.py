@@ -1,8 +1,14 @@
-"""Pictures of what LZU does to an image: saliency, grid, zoom and unzoom.
+"""Pictures of what LZU does to an image: saliency, grid, zoom and unzoom,
+and of a detector's boxes.
 
 `lzu visualize IMAGE [--saliency ...] -o out.png` draws, side by side, the
 image with the saliency overlaid and the warp grid drawn, the zoomed image,
-and the zoomed image unzoomed back to the original layout.
+and the zoomed image unzoomed back to the original layout
+(`plot_lzu`; `save_saliency_figure` writes it to a PNG).
+`save_zoomed_image` writes the zoomed image alone, and
+`save_detection_figure` the detections of several models on one image, next
+to each other. Every PNG is written atomically (a temporary file renamed
+into place).
 """
 
 import argparse
@@ -11,6 +17,7 @@ import os
 import numpy as np
 
 from keras_lzu import ops as lzu_ops
+from keras_lzu.files import write_atomically
 
 SAMPLE_IMAGE = os.path.join(
     os.path.dirname(__file__), "assets", "sample_street.png"
@@ -111,6 +118,134 @@ def plot_lzu(image, saliency, output_size, separable=True, grid_shape=(31, 51)):
         axis.set_yticks([])
     figure.tight_layout()
     return figure
+
+
+def save_saliency_figure(path, image, saliency, output_size, dpi=100):
+    """Writes `plot_lzu(image, saliency, output_size)` to a PNG.
+
+    Args:
+        path: the PNG to write.
+        image: `(H, W, 3)` uint8 image.
+        saliency: 2-D non-negative array, e.g. a wrapped model's
+            `saliency_layer.saliency()[0]`.
+        output_size: `(h, w)` of the zoomed image.
+        dpi: resolution of the figure.
+
+    Returns:
+        `path`.
+    """
+    import matplotlib.pyplot as plt
+
+    figure = plot_lzu(image, saliency, output_size)
+    try:
+        write_atomically(path, lambda f: figure.savefig(
+            f, format="png", dpi=dpi), binary=True)
+    finally:
+        plt.close(figure)
+    return path
+
+
+def save_zoomed_image(path, image, saliency, output_size):
+    """Writes the zoomed image alone, at its own resolution, to a PNG.
+
+    Args:
+        path: the PNG to write.
+        image: `(H, W, 3)` uint8 image.
+        saliency: 2-D non-negative array.
+        output_size: `(h, w)` of the zoomed image.
+
+    Returns:
+        `path`.
+    """
+    from PIL import Image
+
+    _, zoomed, _ = lzu_views(image, saliency, output_size)
+    picture = Image.fromarray(np.clip(zoomed, 0, 255).round().astype("uint8"))
+    write_atomically(path, lambda f: picture.save(f, format="PNG"),
+                     binary=True)
+    return path
+
+
+def draw_detections(axis, image, detections, ground_truth=None, title="",
+                    min_score=0.3, class_names=None):
+    """Draws an image, its ground-truth boxes and detections on an axis.
+
+    Args:
+        axis: a matplotlib axis.
+        image: `(H, W, 3)` uint8 image.
+        detections: dict with `"boxes"` `(N, 4)` pixel `xyxy` in the
+            image's frame, `"scores"` `(N,)` and `"classes"` `(N,)`.
+        ground_truth: optional `(M, 4)` pixel `xyxy` boxes, drawn dashed
+            white.
+        title: the axis title, followed by the number of boxes drawn.
+        min_score: detections below this score are not drawn.
+        class_names: optional names of the class ids, written with the
+            scores.
+    """
+    import matplotlib.patches as patches
+
+    axis.imshow(image)
+    for box in () if ground_truth is None else ground_truth:
+        axis.add_patch(patches.Rectangle(
+            (box[0], box[1]), box[2] - box[0], box[3] - box[1],
+            fill=False, edgecolor="white", lw=0.6, ls="--"))
+    colours = ("lime", "cyan", "magenta", "orange", "yellow")
+    shown = 0
+    for box, score, label in zip(detections["boxes"], detections["scores"],
+                                 detections["classes"]):
+        if score < min_score:
+            continue
+        shown += 1
+        colour = colours[int(label) % len(colours)]
+        axis.add_patch(patches.Rectangle(
+            (box[0], box[1]), box[2] - box[0], box[3] - box[1],
+            fill=False, edgecolor=colour, lw=1.0))
+        name = "" if class_names is None else f"{class_names[int(label)]} "
+        axis.text(box[0], box[1] - 2, f"{name}{score:.2f}", color=colour,
+                  fontsize=5)
+    axis.set_title(f"{title} ({shown} detections >= {min_score})", fontsize=9)
+    axis.set_xticks([])
+    axis.set_yticks([])
+
+
+def save_detection_figure(path, image, ground_truth, detections_by_model,
+                          min_score=0.3, class_names=None, dpi=110):
+    """Writes the detections of several models on one image, side by side,
+    to a PNG (`draw_detections` for each).
+
+    Args:
+        path: the PNG to write.
+        image: `(H, W, 3)` uint8 image.
+        ground_truth: `(M, 4)` pixel `xyxy` boxes, or `None`.
+        detections_by_model: dict `{model name: detections}`, one panel
+            each, in order (see `draw_detections`).
+        min_score: detections below this score are not drawn.
+        class_names: optional names of the class ids.
+        dpi: resolution of the figure.
+
+    Returns:
+        `path`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    count = len(detections_by_model)
+    height, width = image.shape[:2]
+    figure, axes = plt.subplots(
+        1, count, figsize=(8 * count, 8 * height / width + 0.4))
+    try:
+        for axis, (name, detections) in zip(np.atleast_1d(axes),
+                                            detections_by_model.items()):
+            draw_detections(axis, image, detections, ground_truth, name,
+                            min_score, class_names)
+        figure.tight_layout()
+        write_atomically(path, lambda f: figure.savefig(
+            f, format="png", dpi=dpi), binary=True)
+    finally:
+        plt.close(figure)
+    return path
 
 
 def read_image(path):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -28,7 +29,35 @@ def test_visualize_command_writes_a_three_panel_png(tmp_path, rng):
 
 
 def test_unknown_saliency_name_is_a_clear_error():
-    import pytest
-
     with pytest.raises(ValueError, match="saliency"):
         visualize.load_saliency("sky")
+
+
+def test_detection_figure_has_one_panel_per_model(tmp_path, rng):
+    image = (rng.random((40, 60, 3)) * 255).astype("uint8")
+    found = {"boxes": np.array([[5.0, 5.0, 20.0, 15.0]]),
+             "scores": np.array([0.9]), "classes": np.array([1])}
+    sizes = []
+    for count in (1, 3):
+        path = tmp_path / f"detections_{count}.png"
+        visualize.save_detection_figure(
+            str(path), image, np.array([[4.0, 4.0, 21.0, 16.0]]),
+            {f"model {k}": found for k in range(count)},
+            class_names=["car", "pedestrian"])
+        with Image.open(path) as picture:
+            sizes.append(picture.size)
+    (one_width, one_height), (three_width, three_height) = sizes
+    assert three_height == one_height
+    assert three_width == pytest.approx(3 * one_width, rel=0.05)
+
+
+def test_zoomed_image_is_the_zoom_at_its_own_size(tmp_path, rng):
+    image = (rng.random((40, 64, 3)) * 255).astype("uint8")
+    path = tmp_path / "zoomed.png"
+    visualize.save_zoomed_image(str(path), image, np.ones((31, 51)),
+                                (20, 32))
+    expected = tf.image.resize(image[None].astype("float32"), (20, 32),
+                               "bilinear", antialias=False)[0].numpy()
+    with Image.open(path) as picture:
+        zoomed = np.asarray(picture.convert("RGB")).astype("float32")
+    np.testing.assert_allclose(zoomed, expected, atol=0.51)

@@ -13,3 +13,4 @@ from keras_lzu.evaluation.detection import coco_detection_metrics  # noqa: E402
 from keras_lzu.evaluation.detection import detections_to_coco  # noqa: E402
 from keras_lzu.evaluation.segmentation import SegmentationMetrics  # noqa: E402
 from keras_lzu.evaluation.coco_model import evaluate_on_coco  # noqa: E402
+from keras_lzu.evaluation.tables import metrics_table  # noqa: E402

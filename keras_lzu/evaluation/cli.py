@@ -8,7 +8,8 @@ import argparse
 import json
 import os
 import sys
-import tempfile
+
+from keras_lzu.files import write_atomically
 
 
 def parse_args(argv=None):
@@ -50,17 +51,12 @@ def metrics_table(report):
 def write_json_atomically(path, content):
     """Writes `content` as JSON to `path` through a temporary file, so that
     `path` is either the old file or the complete new one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp",
-                                         prefix=".lzu-evaluate-")
-    try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(content, f, indent=2)
-            f.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+
+    def write(f):
+        json.dump(content, f, indent=2)
+        f.write("\n")
+
+    write_atomically(path, write)
 
 
 def evaluate_main(argv=None):

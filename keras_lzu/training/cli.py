@@ -4,8 +4,10 @@
               --train ANNOTATIONS.json --train-images DIR \\
               [--val ANNOTATIONS.json --val-images DIR] \\
               --output-size H W [--saliency prior|fixed|network|uniform] \\
+              [--prior-floor F] \\
               [--library keras_hub|keras_cv] [--preset NAME] \\
-              [--backbone NAME] \\
+              [--backbone NAME] [--anchor-size A] \\
+              [--positive-iou P --negative-iou N] \\
               [--epochs N | --steps N] [--batch-size B] [--learning-rate LR] \\
               [--export] --out DIR
 
@@ -13,6 +15,7 @@ A thin layer over `keras_lzu.training.train`.
 """
 
 import argparse
+import os
 import sys
 
 from keras_lzu.training import config as config_module
@@ -67,10 +70,23 @@ def parse_args(argv=None):
     parser.add_argument("--canvas", nargs=2, type=int, metavar=("H", "W"),
                         help="size training images of mixed sizes are "
                              "resized to (default: the largest image's)")
+    parser.add_argument("--prior-floor", type=float,
+                        default=config_module.DEFAULT_PRIOR_FLOOR,
+                        help="with --saliency prior: uniform floor of the "
+                             "KDE prior relative to its peak (default 0.01; "
+                             "larger: a gentler warp)")
     parser.add_argument("--anchor-size", type=float,
                         default=models.DEFAULT_ANCHOR_SIZE,
                         help="RetinaNet anchor side in strides of its level "
                              "(default 4: 32 px at stride 8)")
+    parser.add_argument("--positive-iou", type=float,
+                        default=models.DEFAULT_POSITIVE_IOU,
+                        help="IoU from which an anchor is a positive of a "
+                             "box (default 0.5; lower for small objects)")
+    parser.add_argument("--negative-iou", type=float,
+                        default=models.DEFAULT_NEGATIVE_IOU,
+                        help="IoU below which an anchor is background "
+                             "(default 0.4; ignored in between)")
     parser.add_argument("--distribute", choices=("mirrored", "multi-worker"),
                         help="MirroredStrategy (local GPUs) or "
                              "MultiWorkerMirroredStrategy (TF_CONFIG)")
@@ -83,32 +99,113 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def config_from_args(args):
+    """The `TrainingConfig` of parsed `lzu train` flags (raises its
+    `ValueError`s)."""
+    return config_module.TrainingConfig(
+        task=args.task,
+        train_annotations=args.train,
+        train_images=args.train_images,
+        val_annotations=args.val,
+        val_images=args.val_images,
+        output_size=tuple(args.output_size),
+        saliency=args.saliency,
+        library=args.library,
+        preset=args.preset,
+        backbone=args.backbone,
+        epochs=args.epochs,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        canvas=None if args.canvas is None else tuple(args.canvas),
+        prior_floor=args.prior_floor,
+        anchor_size=args.anchor_size,
+        positive_iou=args.positive_iou,
+        negative_iou=args.negative_iou,
+        distribute=args.distribute,
+        export=args.export,
+        seed=args.seed,
+        out=args.out,
+    )
+
+
+def command_line(config):
+    """The `lzu train` arguments that make `config` again.
+
+    Options at their default are left out, so the line stays short.
+
+    Args:
+        config: a `TrainingConfig` (its `verbose` has no flag).
+
+    Returns:
+        list of str, the arguments after `lzu`, starting with `"train"`.
+
+    Example:
+
+    >>> from keras_lzu.training import TrainingConfig
+    >>> " ".join(command_line(TrainingConfig(
+    ...     task="detection", train_annotations="t.json",
+    ...     train_images="t", output_size=(320, 512), out="run",
+    ...     steps=100)))
+    'train --task detection --train t.json --train-images t --output-size \
+320 512 --backbone resnet18 --steps 100 --out run'
+    """
+    defaults = config_module.TrainingConfig(
+        task=config.task, train_annotations=config.train_annotations,
+        train_images=config.train_images, output_size=config.output_size,
+        out=config.out,
+    )
+    flags = [
+        ("--val", config.val_annotations),
+        ("--val-images", config.val_images),
+        ("--saliency", config.saliency),
+        ("--library", config.library),
+        ("--preset", config.preset),
+        ("--backbone", config.backbone),
+        ("--epochs", None if config.steps is not None else config.epochs),
+        ("--steps", config.steps),
+        ("--batch-size", config.batch_size),
+        ("--learning-rate", config.learning_rate),
+        ("--canvas", config.canvas),
+        ("--prior-floor", config.prior_floor),
+        ("--anchor-size", config.anchor_size),
+        ("--positive-iou", config.positive_iou),
+        ("--negative-iou", config.negative_iou),
+        ("--distribute", config.distribute),
+        ("--seed", config.seed),
+    ]
+    default_values = {
+        "--saliency": defaults.saliency, "--library": defaults.library,
+        "--epochs": defaults.epochs, "--batch-size": defaults.batch_size,
+        "--learning-rate": defaults.learning_rate,
+        "--prior-floor": defaults.prior_floor,
+        "--anchor-size": defaults.anchor_size,
+        "--positive-iou": defaults.positive_iou,
+        "--negative-iou": defaults.negative_iou, "--seed": defaults.seed,
+    }
+    argv = ["train", "--task", config.task,
+            "--train", os.fspath(config.train_annotations),
+            "--train-images", os.fspath(config.train_images),
+            "--output-size", *map(str, config.output_size)]
+    for flag, value in flags:
+        if value is None or (flag in default_values
+                             and value == default_values[flag]):
+            continue
+        if isinstance(value, tuple):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, os.fspath(value) if isinstance(
+                value, os.PathLike) else str(value)]
+    if config.export:
+        argv.append("--export")
+    return argv + ["--out", os.fspath(config.out)]
+
+
 def train_main(argv=None):
     """`lzu train ...`; returns the exit status."""
     args = parse_args(argv)
     try:
-        config = config_module.TrainingConfig(
-            task=args.task,
-            train_annotations=args.train,
-            train_images=args.train_images,
-            val_annotations=args.val,
-            val_images=args.val_images,
-            output_size=tuple(args.output_size),
-            saliency=args.saliency,
-            library=args.library,
-            preset=args.preset,
-            backbone=args.backbone,
-            epochs=args.epochs,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            canvas=None if args.canvas is None else tuple(args.canvas),
-            anchor_size=args.anchor_size,
-            distribute=args.distribute,
-            export=args.export,
-            seed=args.seed,
-            out=args.out,
-        )
+        config = config_from_args(args)
         from keras_lzu.training.trainer import Training
 
         training = Training(config)

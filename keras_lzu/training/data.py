@@ -93,9 +93,10 @@ def choose_canvas(content, canvas=None):
     return int(largest["height"]), int(largest["width"])
 
 
-def box_prior(content):
+def box_prior(content, floor):
     """The KDE saliency prior of the boxes of `content` (crowd boxes left
-    out), each box normalized by its own image's size."""
+    out), each box normalized by its own image's size, with a uniform
+    `floor` relative to its peak."""
     from keras_lzu.data import saliency_prior_from_boxes
 
     sizes = {image["id"]: (image["width"], image["height"])
@@ -113,7 +114,8 @@ def box_prior(content):
             "The training file has only crowd annotations: "
             'saliency="prior" needs boxes.'
         )
-    return saliency_prior_from_boxes(np.clip(np.asarray(boxes), 0.0, 1.0))
+    return saliency_prior_from_boxes(np.clip(np.asarray(boxes), 0.0, 1.0),
+                                     floor=floor)
 
 
 def steps_per_pass(num_images, batch_size):

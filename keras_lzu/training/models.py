@@ -31,6 +31,13 @@ SALIENCY_MODES = ("prior", "fixed", "network", "uniform")
 # Anchors of a RetinaNet level are `anchor_size` times its stride (KerasHub's
 # `anchor_size`; KerasCV's default sizes 32..512 px are the same at 4).
 DEFAULT_ANCHOR_SIZE = 4.0
+# IoU thresholds of the anchor matching (KerasHub's and KerasCV's defaults):
+# an anchor is a positive of the box it overlaps by at least
+# `DEFAULT_POSITIVE_IOU`, background below `DEFAULT_NEGATIVE_IOU`, ignored
+# in between. Objects a few pixels across rarely reach 0.5 with any anchor
+# of a stride-8 lattice: lower both to give them positives.
+DEFAULT_POSITIVE_IOU = 0.5
+DEFAULT_NEGATIVE_IOU = 0.4
 # The detectors keep boxes down to this confidence, as COCO AP needs.
 MIN_CONFIDENCE = 0.05
 MAX_DETECTIONS = 100
@@ -63,9 +70,11 @@ BACKBONES = {
         (64, 128, 256, 512), (3, 4, 6, 3), bottleneck=True
     ),
     # The smallest ResNet each library builds (KerasHub's first stage must
-    # have 64 filters): for smoke tests and quick checks on a CPU.
+    # have 64 filters), and KerasHub RetinaNet heads without hidden layers
+    # (theirs are 256 wide: one layer would double the cost of a training
+    # step): for smoke tests, quick checks and `lzu demo` on a CPU.
     "tiny": BackboneSpec(
-        (64, 64, 64, 64), (1, 1, 1, 1), head_layers=1,
+        (64, 64, 64, 64), (1, 1, 1, 1), head_layers=0,
         dilation_rates=(2, 4), projection_filters=16,
     ),
 }
@@ -91,6 +100,7 @@ def build_model(config, num_classes, prior=None):
     base = build_base_model(
         config.task, config.library, num_classes, preset=config.preset,
         backbone=config.backbone, anchor_size=config.anchor_size,
+        positive_iou=config.positive_iou, negative_iou=config.negative_iou,
         seed=config.seed,
     )
     check_output_size(config.output_size, base)
@@ -99,7 +109,9 @@ def build_model(config, num_classes, prior=None):
 
 def build_base_model(task, library, num_classes, preset=None,
                      backbone=DEFAULT_BACKBONE,
-                     anchor_size=DEFAULT_ANCHOR_SIZE, seed=0):
+                     anchor_size=DEFAULT_ANCHOR_SIZE,
+                     positive_iou=DEFAULT_POSITIVE_IOU,
+                     negative_iou=DEFAULT_NEGATIVE_IOU, seed=0):
     """Builds the detector or segmenter to wrap, without LZU.
 
     Args:
@@ -112,6 +124,10 @@ def build_base_model(task, library, num_classes, preset=None,
         preset: optional KerasHub preset of the backbone (KerasHub only).
         backbone: name in `BACKBONES`, used when `preset` is `None`.
         anchor_size: RetinaNet anchor side in units of each level's stride.
+        positive_iou: RetinaNet anchors overlapping a box by at least this
+            IoU are its positives.
+        negative_iou: RetinaNet anchors overlapping every box by less than
+            this IoU are background (those in between are ignored).
         seed: int, seeds the initial weights.
 
     Returns:
@@ -125,14 +141,14 @@ def build_base_model(task, library, num_classes, preset=None,
     keras.utils.set_random_seed(seed)
     if library == "keras_hub":
         return _keras_hub_model(task, num_classes, preset, backbone,
-                                anchor_size)
+                                anchor_size, positive_iou, negative_iou)
     if preset is not None:
         raise ValueError(
             "`preset` names a KerasHub preset: use library='keras_hub'. "
             f"Received: preset={preset!r}, library={library!r}"
         )
     return _keras_cv_model(task, num_classes, BACKBONES[backbone],
-                           anchor_size)
+                           anchor_size, positive_iou, negative_iou)
 
 
 def stride_multiple(model):
@@ -223,8 +239,12 @@ def wrap_for_training(model, output_size, saliency, prior=None):
     return wrapped
 
 
-def _keras_hub_model(task, num_classes, preset, backbone, anchor_size):
+def _keras_hub_model(task, num_classes, preset, backbone, anchor_size,
+                     positive_iou, negative_iou):
     import keras_hub
+    from keras_hub.src.models.retinanet.retinanet_label_encoder import (
+        RetinaNetLabelEncoder,
+    )
 
     if preset is not None:
         spec = BackboneSpec((), ())
@@ -243,17 +263,26 @@ def _keras_hub_model(task, num_classes, preset, backbone, anchor_size):
                 max_level=5,
                 use_p5=False,
             )
-        return keras_hub.models.RetinaNetObjectDetector(
+        anchors = keras_hub.layers.AnchorGenerator(
+            "xyxy",
+            min_level=backbone.min_level,
+            max_level=backbone.max_level,
+            num_scales=3,
+            aspect_ratios=[0.5, 1.0, 2.0],
+            anchor_size=anchor_size,
+        )
+        detector = keras_hub.models.RetinaNetObjectDetector(
             backbone=backbone,
             num_classes=num_classes,
             bounding_box_format="xyxy",
-            anchor_generator=keras_hub.layers.AnchorGenerator(
-                "xyxy",
-                min_level=backbone.min_level,
-                max_level=backbone.max_level,
-                num_scales=3,
-                aspect_ratios=[0.5, 1.0, 2.0],
-                anchor_size=anchor_size,
+            anchor_generator=anchors,
+            # KerasHub's own label encoder but for the thresholds.
+            label_encoder=RetinaNetLabelEncoder(
+                anchors,
+                bounding_box_format="xyxy",
+                encoding_format="center_xywh",
+                positive_threshold=positive_iou,
+                negative_threshold=negative_iou,
             ),
             pre_logits_num_conv_layers=spec.head_layers,
             preprocessor=keras_hub.models.RetinaNetObjectDetectorPreprocessor(
@@ -266,6 +295,8 @@ def _keras_hub_model(task, num_classes, preset, backbone, anchor_size):
                 max_detections=MAX_DETECTIONS,
             ),
         )
+        _start_at_the_prior_probability(detector)
+        return detector
     backbone = encoder
     if not isinstance(encoder, keras_hub.models.DeepLabV3Backbone):
         backbone = keras_hub.models.DeepLabV3Backbone(
@@ -283,6 +314,23 @@ def _keras_hub_model(task, num_classes, preset, backbone, anchor_size):
             image_converter=converter
         ),
     )
+
+
+def _start_at_the_prior_probability(detector):
+    """Sets the classification logits' bias to RetinaNet's prior.
+
+    RetinaNet starts every anchor at a probability of
+    `classification_head_prior_probability` (0.01) of each class, so that
+    the focal loss of the many background anchors does not swamp the first
+    steps. KerasHub gives that bias to its box head and leaves the
+    classification head at 0 (probability 0.5): its first steps have a
+    loss in the hundreds, whose clipped gradients a short training run
+    spends recovering from.
+    """
+    probability = detector.box_head.prior_probability
+    bias = detector.classification_head.prediction_layer.bias
+    bias.assign(np.full(bias.shape, -np.log((1 - probability) / probability),
+                        bias.dtype))
 
 
 def _keras_hub_resnet(spec):
@@ -322,7 +370,8 @@ def _preset_image_converter(preset):
     return converter
 
 
-def _keras_cv_model(task, num_classes, spec, anchor_size):
+def _keras_cv_model(task, num_classes, spec, anchor_size, positive_iou,
+                    negative_iou):
     import keras_cv
 
     backbone = keras_cv.models.ResNetBackbone(
@@ -350,7 +399,15 @@ def _keras_cv_model(task, num_classes, spec, anchor_size):
         num_classes=num_classes,
         bounding_box_format="xyxy",
         backbone=backbone,
-        anchor_generator=anchors,
+        # KerasCV's own label encoder but for the thresholds; the model
+        # takes its anchor generator from it.
+        label_encoder=keras_cv.models.retinanet.LabelEncoder(
+            bounding_box_format="xyxy",
+            anchor_generator=anchors,
+            positive_threshold=positive_iou,
+            negative_threshold=negative_iou,
+            box_variance=[0.1, 0.1, 0.2, 0.2],
+        ),
         prediction_decoder=keras_cv.layers.NonMaxSuppression(
             bounding_box_format="xyxy",
             from_logits=True,

@@ -105,7 +105,7 @@ class Training:
             num_classes += 1
         prior = None
         if config.saliency == "prior":
-            prior = data.box_prior(self.datasets.train)
+            prior = data.box_prior(self.datasets.train, config.prior_floor)
         self.canvas = data.choose_canvas(self.datasets.train, config.canvas)
         self.steps_per_epoch, self.epochs, self.total_steps = _schedule(
             config, self.datasets.num_train_images

@@ -78,12 +78,13 @@ def tiny_functional_segmenter():
     return keras.Model(images, scores, name="tiny_segmenter")
 
 
-def compact_demo_retinanet():
-    """The demo's detector (custom pyramid and heads) at tiny widths, with a
-    decoder that keeps up to 10 boxes of any confidence."""
-    from keras_lzu import demo
+def compact_retinanet():
+    """The benchmarks' compact detector (`benchmarks.harness`: custom
+    pyramid and heads) at tiny widths, with a decoder that keeps up to 10
+    boxes of any confidence."""
+    from benchmarks import harness
 
-    return demo.build_retinanet(
+    return harness.build_retinanet(
         NUM_CLASSES, seed=7, filters=(8, 8, 16, 16), head_filters=8,
         max_detections=10, min_confidence=0.0,
     )
@@ -116,8 +117,8 @@ def deeplab_base():
 
 
 @pytest.fixture(scope="session")
-def demo_retinanet_base():
-    return compact_demo_retinanet()
+def compact_retinanet_base():
+    return compact_retinanet()
 
 
 @pytest.fixture

@@ -3,9 +3,11 @@
 that says what its config leaves out.
 
 The adapters' own test modules round-trip the KerasCV / KerasHub RetinaNet
-and DeepLab wrappers and the generic one; this module covers the demo's
-detector (custom pyramid and heads), wrapped and not, loading in a fresh
-process, `lzu export --model` and the refusals.
+and DeepLab wrappers and the generic one, and the `lzu train` / `lzu demo`
+tests load the KerasHub models they save; this module covers the
+benchmarks' compact detector (`benchmarks.harness`: custom pyramid and
+heads), wrapped and not, loading in a fresh process, `lzu export --model`
+and the refusals.
 """
 
 import json
@@ -20,7 +22,7 @@ import numpy as np
 import pytest
 
 import keras_lzu
-from keras_lzu import demo
+from benchmarks import harness
 from keras_lzu.serving import cli_commands
 from tests.models.conftest import NUM_CLASSES
 from tests.models.conftest import OUTPUT_SIZE
@@ -30,12 +32,14 @@ from tests.models.conftest import tiny_resnet_backbone
 pytestmark = pytest.mark.tensorflow_only
 
 CALLER_SIZE = (2 * OUTPUT_SIZE[0], 2 * OUTPUT_SIZE[1])
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 DETECTION_KEYS = ("boxes", "confidence", "classes", "num_detections")
 
 
 @keras.saving.register_keras_serializable(package="keras_lzu_tests")
-class ForgetfulPyramid(demo.compact_pyramid_class()):
-    """The demo's pyramid with a `get_config` that leaves out `filters`."""
+class ForgetfulPyramid(harness.CompactFeaturePyramid):
+    """The compact pyramid with a `get_config` that leaves out `filters`."""
 
     def get_config(self):
         config = super().get_config()
@@ -49,15 +53,15 @@ class UnregisteredDoubling(keras.layers.Layer):
 
 
 @pytest.fixture(scope="module")
-def saved_demo_lzu(demo_retinanet_base, tmp_path_factory):
-    """The demo's detector wrapped with a non-uniform fixed saliency, and
+def saved_compact_lzu(compact_retinanet_base, tmp_path_factory):
+    """The compact detector wrapped with a non-uniform fixed saliency, and
     the `.keras` file it was saved to."""
-    model = keras_lzu.wrap(demo_retinanet_base, OUTPUT_SIZE)
+    model = keras_lzu.wrap(compact_retinanet_base, OUTPUT_SIZE)
     log_saliency = model.saliency_layer.log_saliency
     log_saliency.assign(
         np.random.default_rng(0).normal(0, 1, log_saliency.shape)
     )
-    path = tmp_path_factory.mktemp("demo_lzu") / "lzu.keras"
+    path = tmp_path_factory.mktemp("compact_lzu") / "lzu.keras"
     model.save(path)
     return model, path
 
@@ -70,12 +74,12 @@ def assert_same_detections(actual, expected):
         )
 
 
-def test_demo_detector_reloads_with_its_pyramid_heads_and_settings(
-    demo_retinanet_base, tmp_path
+def test_compact_detector_reloads_with_its_pyramid_heads_and_settings(
+    compact_retinanet_base, tmp_path
 ):
-    model = demo_retinanet_base
-    model.save(tmp_path / "demo.keras")
-    loaded = keras_lzu.load_model(tmp_path / "demo.keras")
+    model = compact_retinanet_base
+    model.save(tmp_path / "compact.keras")
+    loaded = keras_lzu.load_model(tmp_path / "compact.keras")
     images, _ = square_images(2, OUTPUT_SIZE, seed=1)
     raw, reloaded_raw = model({"images": images}), loaded({"images": images})
     for key in ("box", "classification"):
@@ -85,18 +89,18 @@ def test_demo_detector_reloads_with_its_pyramid_heads_and_settings(
         model.decode_predictions(raw, images),
     )
     assert loaded.feature_pyramid.filters == 8
-    assert loaded.label_encoder.positive_threshold == demo.POSITIVE_IOU
-    assert loaded.label_encoder.negative_threshold == demo.NEGATIVE_IOU
+    assert loaded.label_encoder.positive_threshold == harness.POSITIVE_IOU
+    assert loaded.label_encoder.negative_threshold == harness.NEGATIVE_IOU
     anchors = model.anchor_generator(image_shape=(*OUTPUT_SIZE, 3))
     reloaded_anchors = loaded.anchor_generator(image_shape=(*OUTPUT_SIZE, 3))
     for level in anchors:
         np.testing.assert_array_equal(reloaded_anchors[level], anchors[level])
 
 
-def test_wrapped_demo_detector_reloads_with_the_same_predictions(
-    saved_demo_lzu,
+def test_wrapped_compact_detector_reloads_with_the_same_predictions(
+    saved_compact_lzu,
 ):
-    model, path = saved_demo_lzu
+    model, path = saved_compact_lzu
     loaded = keras_lzu.load_model(path)
     assert type(loaded) is type(model)
     images, _ = square_images(2, CALLER_SIZE, seed=2)
@@ -110,15 +114,16 @@ def test_wrapped_demo_detector_reloads_with_the_same_predictions(
 
 
 def test_saved_wrapped_model_loads_in_a_fresh_process(
-    saved_demo_lzu, tmp_path
+    saved_compact_lzu, tmp_path
 ):
-    model, path = saved_demo_lzu
+    model, path = saved_compact_lzu
     images, _ = square_images(2, CALLER_SIZE, seed=3)
     expected = model.predict(images, verbose=0)
     np.save(tmp_path / "images.npy", images)
     code = textwrap.dedent(
         f"""
         import numpy as np
+        import benchmarks.harness  # registers the compact pyramid's class
         import keras_lzu
 
         model = keras_lzu.load_model({str(path)!r})
@@ -128,18 +133,20 @@ def test_saved_wrapped_model_loads_in_a_fresh_process(
         print(type(model).__name__)
         """
     )
+    # `benchmarks.harness` is imported from the repository root.
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        cwd=REPOSITORY_ROOT,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("LZURetinaNet")
     assert_same_detections(np.load(tmp_path / "out.npz"), expected)
 
 
-def test_lzu_export_exports_the_saved_demo_detector(
-    saved_demo_lzu, tmp_path, capsys
+def test_lzu_export_exports_the_saved_compact_detector(
+    saved_compact_lzu, tmp_path, capsys
 ):
-    model, path = saved_demo_lzu
+    model, path = saved_compact_lzu
     export_dir = tmp_path / "export"
     code = cli_commands.export_main(
         ["--model", str(path), "--export_dir", str(export_dir)]

@@ -22,6 +22,11 @@ VALID = dict(task="detection", train_annotations="train.json",
         ({"steps": 0}, "`steps` must be a positive integer"),
         ({"learning_rate": 0.0}, "`learning_rate` must be a positive number"),
         ({"anchor_size": float("nan")}, "`anchor_size` must be a positive"),
+        ({"prior_floor": 0}, "`prior_floor` must be a positive number"),
+        ({"positive_iou": 1.5}, "`positive_iou` must be a number in (0, 1]"),
+        ({"negative_iou": 0}, "`negative_iou` must be a number in (0, 1]"),
+        ({"positive_iou": 0.3, "negative_iou": 0.4},
+         "`negative_iou` must not exceed `positive_iou`"),
         ({"seed": -1}, "`seed` must be a non-negative integer"),
         ({"distribute": "tpu"}, "`distribute` must be one of"),
         ({"val_images": "val"}, "`val_annotations` and `val_images`"),
@@ -40,3 +45,22 @@ def test_defaults():
     assert (config.saliency, config.library, config.backbone) == (
         "prior", "keras_hub", "resnet18")
     assert TrainingConfig(**VALID, preset="my_preset").backbone is None
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"val_annotations": "val.json", "val_images": "val", "steps": 300,
+     "saliency": "uniform", "library": "keras_cv", "backbone": "tiny",
+     "batch_size": 2, "learning_rate": 2e-3, "canvas": (640, 1024),
+     "prior_floor": 0.1, "anchor_size": 1.25, "positive_iou": 0.35,
+     "negative_iou": 0.25, "distribute": "mirrored", "export": True,
+     "seed": 3},
+    {"preset": "my_preset", "epochs": 3},
+])
+def test_command_line_parses_back_to_the_same_config(changes):
+    from keras_lzu.training import cli
+
+    config = TrainingConfig(**{**VALID, **changes})
+    argv = cli.command_line(config)
+    assert argv[0] == "train"
+    assert cli.config_from_args(cli.parse_args(argv[1:])) == config
