@@ -15,8 +15,8 @@ windows. The mean of the pixel squares over a unit interval centred on `m`
 is the linear interpolation at `m`, so along an axis where the map
 magnifies (footprint narrower than one pixel) this is bilinear sampling,
 and where it compresses it is the area average over the footprint: with an
-identity warp, `tf.image.resize(..., method="area")` when shrinking and
-`"bilinear"` when enlarging.
+identity warp, TensorFlow's area resize when shrinking and its bilinear
+resize when enlarging.
 
 * `average_separable`: windows that depend on the output column (x) or row
   (y) only, as separable grids give. Exact: a pass of prefix sums per axis.
