@@ -104,6 +104,11 @@ class ExperimentConfig:
             `SyntheticDrivingScenes`); `False` draws every object's colour
             from the clutter's palette, so that classes must be told apart
             by shape and small parts.
+        layout: where the scenes' objects are (`SyntheticDrivingScenes`'s
+            `layout`: "horizon", "band", "diagonal" or "cluster").
+        band_height: row of the "band" layout's band, a fraction of the
+            canvas height.
+        size_mix: "small" or "mixed" (`SyntheticDrivingScenes`).
     """
 
     canvas: tuple = (640, 1024)
@@ -123,6 +128,9 @@ class ExperimentConfig:
     trainable_saliency: bool = False
     prior_floor: float = PRIOR_FLOOR
     class_colours: bool = CLASS_COLOURS
+    layout: str = "horizon"
+    band_height: float = 0.3
+    size_mix: str = "small"
 
     @property
     def zoomed_size(self):
@@ -160,6 +168,9 @@ def make_scenes(config):
         train_size=config.train_images,
         validation_size=config.val_images,
         class_colours=config.class_colours,
+        layout=config.layout,
+        band_height=config.band_height,
+        size_mix=config.size_mix,
     )
 
 
