@@ -22,7 +22,8 @@ the same run with the same seed, data and steps
 * the unzoom's share: the SAME trained LZU weights evaluated (a) as
   trained (point-sampled unzoom: one bilinear tap per output cell) and (b)
   with anti-aliased unzooms (each output cell averages the features over
-  its footprint where the zoom magnified: `UnzoomLayer(antialias=True)`),
+  its footprint where the zoom magnified: `UnzoomLayer(antialias=True)`,
+  `harness.set_lzu_antialias`),
   without retraining. (c) Unzooming to a 2x larger layout is not run: the
   heads' convolutions and the anchors (10-160 px at strides 8-128 of the
   uniform layout) were trained on the 1x layout, so on a 2x layout every
@@ -214,34 +215,6 @@ def region_metrics(split, detections, num_classes, grid):
     return metrics
 
 
-def unzoom_layers(model):
-    """The `UnzoomLayer`s of a wrapped model."""
-    from keras_lzu.layers import UnzoomLayer
-
-    return [layer for layer in model._flatten_layers()
-            if isinstance(layer, UnzoomLayer)]
-
-
-@contextlib.contextmanager
-def antialiased_unzoom(model):
-    """Within the block, `model` unzooms with `antialias=True` (same
-    weights); its compiled predict function is rebuilt on entry and
-    exit."""
-    layers = unzoom_layers(model)
-    if not layers:
-        raise ValueError(f"{model.name!r} has no UnzoomLayer.")
-    before = [layer.antialias for layer in layers]
-    try:
-        for layer in layers:
-            layer.antialias = True
-        model.predict_function = None
-        yield model
-    finally:
-        for layer, value in zip(layers, before):
-            layer.antialias = value
-        model.predict_function = None
-
-
 def model_grid(model, images):
     """The (fixed) warp grid of a wrapped model, `(1, gh, gw, 2)`."""
     from keras import ops
@@ -278,9 +251,9 @@ def diagnose(config, log=print):
         config, scenes, train, val, prior, size, log)
     lzu = models["LZU"]
     grid = model_grid(lzu, val["images"])
-    with antialiased_unzoom(lzu):
-        detections["LZU (b) anti-aliased unzoom"], _ = (
-            harness.predict_detections(lzu, val["images"]))
+    harness.set_lzu_antialias(lzu, zoom=False, unzoom=True)
+    detections["LZU (b) anti-aliased unzoom"], _ = harness.predict_detections(
+        lzu, val["images"])
     detections["LZU (a) as trained"] = detections.pop("LZU")
     rows, counts = {}, None
     for name, found in detections.items():
