@@ -247,14 +247,17 @@ def diagnose(config, log=print):
     val = harness.load_split(scenes, "validation", config.val_images)
     prior = harness.box_prior(train, config.canvas, config.prior_floor)
     size = config.zoomed_size
-    models, _, detections, _ = harness.compare_detectors(
+    models, _, trained, _ = harness.compare_detectors(
         config, scenes, train, val, prior, size, log)
     lzu = models["LZU"]
     grid = model_grid(lzu, val["images"])
     harness.set_lzu_antialias(lzu, zoom=False, unzoom=True)
-    detections["LZU (b) anti-aliased unzoom"], _ = harness.predict_detections(
-        lzu, val["images"])
-    detections["LZU (a) as trained"] = detections.pop("LZU")
+    detections = {
+        "uniform": trained["uniform"],
+        "LZU (a) as trained": trained["LZU"],
+        "LZU (b) anti-aliased unzoom": harness.predict_detections(
+            lzu, val["images"])[0],
+    }
     rows, counts = {}, None
     for name, found in detections.items():
         rows[name], regions = scores(val, found, scenes.class_names, grid)
