@@ -3,7 +3,9 @@ unzoom's share of the loss.
 
 For one uniform / LZU pair of the harness's compact RetinaNet, trained in
 the same run with the same seed, data and steps
-(`harness.compare_detectors`), on the validation split in the canvas frame:
+(`harness.train_and_score`; LZU's warp the default KDE prior or
+`keras_lzu.plan_warp`'s, `--warp`), on the validation split in the canvas
+frame:
 
 * COCO AP, AP50 and AP by object size (pycocotools' area ranges of the
   canvas boxes: small < 32^2 <= medium < 96^2 <= large);
@@ -51,6 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
+from benchmarks.accuracy import layout_detectors  # noqa: E402
 
 REGIONS = ("magnified", "compressed")
 # Area offset that tags a box's region in `region_metrics`: larger than
@@ -234,8 +237,12 @@ def scores(val, detections, class_names, grid):
     return row, regions
 
 
-def diagnose(config, log=print):
+def diagnose(config, warp="default", log=print):
     """Trains the pair of `config` and scores uniform, LZU (a) and LZU (b).
+
+    `warp` is the LZU model's: `"default"` (the KDE prior of the training
+    boxes, `config.prior_floor`, separable) or `"planned"`
+    (`keras_lzu.plan_warp`), as `accuracy.layout_detectors` builds them.
 
     Returns:
         dict with `"rows"` (`{model: {column: value}}`), `"counts"`
@@ -245,16 +252,17 @@ def diagnose(config, log=print):
     scenes = harness.make_scenes(config)
     train = harness.load_split(scenes, "train", config.train_images)
     val = harness.load_split(scenes, "validation", config.val_images)
-    prior = harness.box_prior(train, config.canvas, config.prior_floor)
     size = config.zoomed_size
-    models, _, trained, _ = harness.compare_detectors(
-        config, scenes, train, val, prior, size, log)
-    lzu = models["LZU"]
+    names = ("uniform", f"LZU {warp}")
+    detectors, _ = layout_detectors(config, train, size, names, log)
+    models, _, trained, _ = harness.train_and_score(
+        config, scenes, train, val, size, detectors, log, timing=False)
+    lzu = models[names[1]]
     grid = model_grid(lzu, val["images"])
     harness.set_lzu_antialias(lzu, zoom=False, unzoom=True)
     detections = {
         "uniform": trained["uniform"],
-        "LZU (a) as trained": trained["LZU"],
+        "LZU (a) as trained": trained[names[1]],
         "LZU (b) anti-aliased unzoom": harness.predict_detections(
             lzu, val["images"])[0],
     }
@@ -315,6 +323,10 @@ def main(argv=None):
     parser.add_argument("--train-images", type=int,
                         default=defaults.train_images)
     parser.add_argument("--val-images", type=int, default=96)
+    parser.add_argument("--warp", default="default",
+                        choices=("default", "planned"),
+                        help="LZU's warp: the KDE prior of the boxes "
+                             "(--prior-floor) or keras_lzu.plan_warp's")
     parser.add_argument("--prior-floor", type=float,
                         default=harness.PRIOR_FLOOR)
     parser.add_argument("--markdown", help="append the section to this file")
@@ -332,7 +344,7 @@ def main(argv=None):
             min_confidence=0.01, prior_floor=args.prior_floor,
             layout=args.layout, band_height=args.band_height,
             size_mix=args.size_mix)
-        results.append(diagnose(config))
+        results.append(diagnose(config, args.warp))
         print(f"[diagnostics] seed {seed}:\n" + format_table(results[-1:])
               + f"\nGT boxes per region: {results[-1]['counts']}, mean box "
               f"magnification: {results[-1]['magnification']}", flush=True)
@@ -346,7 +358,8 @@ def main(argv=None):
     counts = ", ".join(f"seed {seed}: {r['counts']}"
                        for seed, r in zip(args.seeds, results))
     text = (
-        f"## Diagnostics: where LZU gains and loses ({args.layout} layout)\n\n"
+        f"## Diagnostics: where LZU gains and loses ({args.layout} layout, "
+        f"{args.warp} warp)\n\n"
         f"Layout {args.layout!r}"
         + (f" (band at {args.band_height:g} of the height)"
            if args.layout == "band" else "")
@@ -354,7 +367,9 @@ def main(argv=None):
         f"{args.canvas[1]}, input {args.scale:g}x ({size[0]}x{size[1]}), "
         f"{args.train_images} train / {args.val_images} validation images, "
         f"{args.steps} steps, seeds {' '.join(map(str, args.seeds))}, "
-        f"prior floor {args.prior_floor:g}; {minutes:.0f} min. Cells: mean "
+        + (f"prior floor {args.prior_floor:g}" if args.warp == "default"
+           else "planned warp (keras_lzu.plan_warp)")
+        + f"; {minutes:.0f} min. Cells: mean "
         "(per seed).\n\n"
         f"{machine.describe()}\n\n{format_table(results)}\n\n"
         f"Mean box magnification against a uniform resize: {magnification}."
