@@ -77,7 +77,8 @@ class SyntheticDrivingScenes:
       where an object of class `k` is visible;
     * `"instances"`: int32 `(H, W)` instance mask, 0 for background and
       `n + 1` where object `n` (row `n` of `"boxes"`) is visible;
-    * `"horizon"`: float, the image row of the horizon.
+    * `"horizon"`: float, the image row of the horizon (for the `"band"`
+      layout, the band's row).
 
     Objects are drawn far to near, so near objects occlude far ones; objects
     left with less than 30% of their pixels visible are removed from the
