@@ -123,6 +123,7 @@ class Training:
         dataset = data.training_dataset(config, self.canvas, config.library)
         print(
             f"lzu train: {config.task}, saliency={config.saliency}, "
+            f"antialias={config.antialias}, "
             f"{datasets.num_train_images} training images on a "
             f"{self.canvas[0]}x{self.canvas[1]} canvas, zoomed to "
             f"{config.output_size[0]}x{config.output_size[1]}, "
@@ -149,6 +150,7 @@ class Training:
         metrics = {
             "task": config.task,
             "saliency": config.saliency,
+            "antialias": config.antialias,
             "library": config.library,
             "backbone": config.preset or config.backbone,
             "output_size": list(config.output_size),

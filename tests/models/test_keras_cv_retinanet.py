@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
+from keras_lzu.models import DEFAULT_ANTIALIAS
 from keras_lzu.models.keras_cv_retinanet import LZURetinaNet
 from tests.models.conftest import NUM_CLASSES
 from tests.models.conftest import OUTPUT_SIZE
@@ -53,6 +54,7 @@ def test_wrap_returns_retinanet_subclass_with_metadata(retinanet_base):
         "output_size": list(OUTPUT_SIZE),
         "num_classes": NUM_CLASSES,
         "bounding_box_format": "xyxy",
+        "antialias": DEFAULT_ANTIALIAS,
     }
 
 

@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
+from keras_lzu.models import DEFAULT_ANTIALIAS
 from keras_lzu.models import keras_hub_deeplab
 from tests.models import keras_hub_builders
 
@@ -66,6 +67,7 @@ def test_wrap_returns_a_deeplab_segmenter(segmenter, wrapped):
         "output_size": [64, 64],
         "num_classes": NUM_CLASSES,
         "bounding_box_format": None,
+        "antialias": DEFAULT_ANTIALIAS,
     }
 
 

@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
+from keras_lzu.models import DEFAULT_ANTIALIAS
 from keras_lzu.models import keras_hub_retinanet
 from tests.models import keras_hub_builders
 
@@ -71,6 +72,7 @@ def test_wrap_returns_a_retinanet_object_detector(detector, wrapped):
         "output_size": [64, 64],
         "num_classes": 3,
         "bounding_box_format": "xyxy",
+        "antialias": DEFAULT_ANTIALIAS,
     }
 
 
