@@ -595,9 +595,9 @@ class WrappedTaskMixin(LZUModelMixin):
     """`LZUModelMixin` for wrappers that subclass the task they wrap.
 
     The wrapper's `__init__` takes the wrapped task model first, then
-    `output_size`, `saliency` and `antialias`. Its config nests the wrapped model's own
-    config (`wrapped_config()`) under `wrapped_config_key`, so loading
-    rebuilds the task first and wraps it again.
+    `output_size`, `saliency` and `antialias`. Its config nests the wrapped
+    model's own config (`wrapped_config()`) under `wrapped_config_key`, so
+    loading rebuilds the task first and wraps it again.
 
     Attributes:
         wrapped_class: the Keras class that rebuilds the wrapped task model

@@ -101,8 +101,8 @@ if DeepLabV3Plus is not None:
                 output_size, STRIDE_MULTIPLE, "DeepLabV3Plus"
             )
             graph = common.lzu_graph(
-                deeplab, output_size, saliency, [feature_extractor_of(deeplab)],
-                antialias,
+                deeplab, output_size, saliency,
+                [feature_extractor_of(deeplab)], antialias,
             )
             scores = common.ResizeToImage(name="lzu_resize_to_image")(
                 [graph.outputs, graph.images]

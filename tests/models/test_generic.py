@@ -7,6 +7,7 @@ import keras_lzu
 from keras_lzu.models.generic import LZUFunctional
 from tests.models.conftest import NUM_CLASSES
 from tests.models.conftest import square_images
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -15,7 +16,7 @@ CALLER_SIZE = (64, 96)
 
 
 def resized(images):
-    return tf.image.resize(images, OUTPUT_SIZE, antialias=False)
+    return uniform_zoom(images, OUTPUT_SIZE)
 
 
 def test_uniform_saliency_reproduces_base_on_resized_images(

@@ -12,6 +12,7 @@ from tests.models.conftest import NUM_CLASSES
 from tests.models.conftest import OUTPUT_SIZE
 from tests.models.conftest import square_images
 from tests.models.conftest import tiny_retinanet
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -19,9 +20,7 @@ CALLER_SIZE = (2 * OUTPUT_SIZE[0], 2 * OUTPUT_SIZE[1])
 
 
 def resized(images):
-    return tf.image.resize(
-        images, OUTPUT_SIZE, method="bilinear", antialias=False
-    )
+    return uniform_zoom(images, OUTPUT_SIZE)
 
 
 def labels_for(boxes):

@@ -18,6 +18,7 @@ import keras_lzu
 from keras_lzu.models import DEFAULT_ANTIALIAS
 from keras_lzu.models import keras_hub_retinanet
 from tests.models import keras_hub_builders
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -49,7 +50,7 @@ def images():
 
 
 def resized(images):
-    return tf.image.resize(images, OUTPUT_SIZE).numpy()
+    return uniform_zoom(images, OUTPUT_SIZE)
 
 
 def labels():
