@@ -102,8 +102,8 @@ def uniform_zoom(images, size):
     from keras_lzu.models import antialiasing
 
     if antialiasing.zoom_averages(DEFAULT_ANTIALIAS):
-        return tf.image.resize(images, size, method="area").numpy()
-    return tf.image.resize(images, size, antialias=False).numpy()
+        return tf.image.resize(images, size, method="area")
+    return tf.image.resize(images, size, antialias=False)
 
 
 def square_images(batch, size, seed=0):
