@@ -253,6 +253,7 @@ def with_previous_detections(dataset, seed, bounding_box_format="xyxy",
     ```
     """
 
+    @tf.autograph.experimental.do_not_convert
     def add_prior_boxes(index, element):
         images, labels = element
         if not isinstance(labels, dict) or "boxes" not in labels:
