@@ -204,7 +204,7 @@ def _package_version():
 
 
 class _ServingModule(tf.Module):
-    """Holds the model's variables and the three signature functions."""
+    """Holds the model's variables and the signature functions."""
 
     def __init__(self, model, metadata, max_image_size, asset_path):
         super().__init__(name="lzu_serving")
@@ -232,8 +232,19 @@ class _ServingModule(tf.Module):
         )
         self.serve_metadata = tf.function(self._serve_metadata,
                                           input_signature=[])
+        self._takes_prior_boxes = bool(
+            getattr(model, "takes_prior_boxes", False)
+        )
+        model_inputs = [tf.TensorSpec([None, None, None, 3], tf.float32)]
+        if self._takes_prior_boxes:
+            model_inputs.append(tf.TensorSpec([None, None, 4], tf.float32))
+        # Traced once and called by every signature, so the SavedModel holds
+        # one copy of the model's graph (tracing it is most of the export).
+        self._run_model = tf.function(
+            self._model_outputs, input_signature=model_inputs
+        )
         self.serve_with_boxes = None
-        if getattr(model, "takes_prior_boxes", False):
+        if self._takes_prior_boxes:
             self.serve_with_boxes = tf.function(
                 self._serve_with_boxes,
                 input_signature=[
@@ -321,6 +332,14 @@ class _ServingModule(tf.Module):
                 for key, value in self._metadata_tensors.items()}
 
     def _infer(self, images, prior_boxes=None):
+        if not self._takes_prior_boxes:
+            return self._run_model(images)
+        if prior_boxes is None:
+            # Padding only: the fixed prior's (or the uniform) grid.
+            prior_boxes = tf.fill([tf.shape(images)[0], 1, 4], -1.0)
+        return self._run_model(images, prior_boxes)
+
+    def _model_outputs(self, images, prior_boxes=None):
         if prior_boxes is None:
             outputs = self._model.infer(images)
         else:
