@@ -186,6 +186,26 @@ def test_fits_on_tf_data_with_simulated_previous_detections(
         assert np.all(np.isfinite(new)) and not np.array_equal(old, new)
 
 
+def test_preprocessor_rescales_images_and_passes_prior_boxes(images):
+    import keras_hub
+
+    preprocessor = keras_hub.models.RetinaNetObjectDetectorPreprocessor(
+        image_converter=keras_hub.layers.RetinaNetImageConverter(
+            scale=1 / 255.0, bounding_box_format="xyxy"
+        )
+    )
+    model = keras_lzu.wrap(
+        keras_hub_builders.retinanet(preprocessor=preprocessor), OUTPUT_SIZE,
+        saliency="boxes", grid_shape=GRID_SHAPE,
+    )
+    x, y = model.preprocess_samples(
+        {"images": images * 255.0, "prior_boxes": with_box()}, labels()
+    )
+    np.testing.assert_allclose(x["images"], images, atol=1e-5)
+    np.testing.assert_array_equal(x["prior_boxes"], with_box())
+    np.testing.assert_array_equal(y["boxes"], labels()["boxes"])
+
+
 def test_keras_round_trip_gives_identical_outputs(combined_model, images,
                                                   tmp_path):
     path = str(tmp_path / "combined.keras")
