@@ -126,7 +126,7 @@ def check_images(images, channels=None):
 def check_box_saliency_inputs(inputs):
     """Raises a `ValueError` unless `inputs` is the dict `{"images",
     "prior_boxes"}` of a model wrapped with box saliency, with prior boxes
-    of shape `(batch, num_boxes, 4)`."""
+    of shape `(batch, num_boxes, 4)`, one row per image."""
     expected = {prior_boxes_lib.IMAGES, prior_boxes_lib.PRIOR_BOXES}
     if not isinstance(inputs, dict) or set(inputs) != expected:
         received = sorted(inputs) if isinstance(inputs, dict) else (
@@ -138,7 +138,16 @@ def check_box_saliency_inputs(inputs):
             "'prior_boxes': (batch, num_boxes, 4)} (prior boxes padded with "
             f"rows of -1). Received: {received}"
         )
-    prior_boxes_lib.check_prior_boxes_shape(inputs[prior_boxes_lib.PRIOR_BOXES])
+    prior_boxes = inputs[prior_boxes_lib.PRIOR_BOXES]
+    prior_boxes_lib.check_prior_boxes_shape(prior_boxes)
+    images_batch = getattr(inputs[prior_boxes_lib.IMAGES], "shape", [None])[0]
+    boxes_batch = prior_boxes.shape[0]
+    if None not in (images_batch, boxes_batch) and images_batch != boxes_batch:
+        raise ValueError(
+            "`prior_boxes` must hold one row of boxes per image. Received: "
+            f"prior_boxes.shape={tuple(prior_boxes.shape)} for "
+            f"{images_batch} images."
+        )
 
 
 def check_not_empty(x):

@@ -293,6 +293,12 @@ def test_prior_boxes_of_a_wrong_shape_are_rejected(boxes_model, images,
         raw(boxes_model, images, prior_boxes)
 
 
+def test_prior_boxes_for_another_batch_size_are_rejected(boxes_model,
+                                                        images):
+    with pytest.raises(ValueError, match="`prior_boxes` must hold one row"):
+        raw(boxes_model, images, padding(batch=3))
+
+
 @pytest.mark.parametrize(
     "inputs", [lambda images: images, lambda images: {"images": images}]
 )
