@@ -1,5 +1,6 @@
 """Input pipelines: COCO-format detection and segmentation data and their
-checks, synthetic driving scenes and the dataset-wide saliency prior.
+checks, synthetic driving scenes, the dataset-wide saliency prior and
+simulated previous-frame detections (cascaded training of adaptive LZU).
 
 Importing this package imports TensorFlow (for `tf.data`) but never KerasCV.
 """
