@@ -4,7 +4,8 @@ References: a wrapper with prior boxes of padding only must compute what
 the uniform (or fixed-prior) wrapper of the same detector computes; a box
 prior must magnify its box, measured with `keras_lzu.ops.warp_boxes`; bad
 prior boxes raise errors naming `prior_boxes` (see
-`keras_lzu.models.prior_boxes`).
+`keras_lzu.models.prior_boxes`; the same check fails a TensorFlow graph,
+tested through a SavedModel in tests/serving/test_serving_with_boxes.py).
 """
 
 import keras
@@ -267,19 +268,6 @@ def test_inverted_corners_are_rejected(boxes_model, images):
     inverted = with_box(BOX[[2, 1, 0, 3]])
     with pytest.raises(ValueError, match="`prior_boxes`.*inverted corners"):
         raw(boxes_model, images, inverted)
-
-
-def test_bad_prior_boxes_fail_a_graph_step_with_the_same_message(
-    detector, images
-):
-    model = wrap(detector, "boxes")
-    model.compile(run_eagerly=False)
-    prior_boxes = with_box()
-    prior_boxes[1, 2, 0] = np.nan
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match="`prior_boxes`.*finite"):
-        model.predict({"images": images, "prior_boxes": prior_boxes},
-                      verbose=0)
 
 
 @pytest.mark.parametrize(
