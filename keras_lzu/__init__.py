@@ -27,6 +27,7 @@ _LAZY = {
     "set_antialias": ("keras_lzu.models", "set_antialias"),
     "export": ("keras_lzu.saved_model_export", "export"),
     "saliency_prior_from_boxes": ("keras_lzu.data", "saliency_prior_from_boxes"),
+    "plan_warp": ("keras_lzu.planning", "plan_warp"),
 }
 
 

@@ -92,7 +92,7 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
         )
         feature_layers = _layer_names(feature_layers)
         graph = common.lzu_graph(
-            model, output_size, saliency, feature_layers, antialias
+            model, output_size, saliency, feature_layers, antialias=antialias
         )
         if not stride:
             _probe(model, output_size)

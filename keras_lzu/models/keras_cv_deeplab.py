@@ -102,7 +102,7 @@ if DeepLabV3Plus is not None:
             )
             graph = common.lzu_graph(
                 deeplab, output_size, saliency,
-                [feature_extractor_of(deeplab)], antialias,
+                [feature_extractor_of(deeplab)], antialias=antialias,
             )
             scores = common.ResizeToImage(name="lzu_resize_to_image")(
                 [graph.outputs, graph.images]

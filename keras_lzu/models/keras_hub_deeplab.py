@@ -132,7 +132,7 @@ def segmenter_class():
             )
             graph = common.lzu_graph(
                 backbone, output_size, saliency, [pyramid_model_of(backbone)],
-                antialias,
+                antialias=antialias,
             )
             scores = segmenter.output_conv(graph.outputs)
             scores = common.ResizeToImage(name="lzu_resize_to_image")(

@@ -89,7 +89,7 @@ def detector_class():
             detector: the `RetinaNetObjectDetector` to wrap.
             output_size: `(height, width)` of the zoomed images, multiples
                 of `2**backbone.max_level`.
-            saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            saliency: a `SaliencyGrid`.
             antialias: `False` (default, `keras_lzu.models.DEFAULT_ANTIALIAS`
                 when `None`), `True`, `"zoom"` or `"unzoom"`: which of the
                 zoom and the unzooms average over each output pixel's
@@ -97,7 +97,10 @@ def detector_class():
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
-            images: `(B, H, W, 3)` preprocessed images of any size.
+            images: `(B, H, W, 3)` preprocessed images of any size; with
+                box saliency (`"boxes"`, `"prior+boxes"`) the dict
+                `{"images": images, "prior_boxes": (B, N, 4)}`, prior boxes
+                as `keras_lzu.models.prior_boxes` describes.
 
         Returns:
             `{"bbox_regression": (B, A, 4), "cls_logits": (B, A,
@@ -120,7 +123,8 @@ def detector_class():
             )
             graph = common.lzu_graph(
                 detector, output_size, saliency, [detector.backbone],
-                antialias,
+                bounding_box_format=detector.bounding_box_format,
+                antialias=antialias,
             )
             kwargs.setdefault("name", f"lzu_{detector.name}")
             super(RetinaNetObjectDetector, self).__init__(
@@ -175,7 +179,7 @@ def detector_class():
             """
             return self._decode(predictions, common.images_of(data))[0]
 
-        def infer_outputs(self, images):
+        def infer_outputs(self, images, prior_boxes=None):
             images = keras_hub_common.rescale_images(self.preprocessor, images)
 
             # KerasHub's non-max suppression needs a static batch size, which
@@ -191,7 +195,21 @@ def detector_class():
                 )
                 return {key: value[0] for key, value in outputs.items()}
 
-            return ops.map(decode_one, self.call_on_images(images))
+            return ops.map(
+                decode_one, self.call_on_images(images, prior_boxes)
+            )
+
+        def preprocess_samples(self, x, y=None, sample_weight=None):
+            # The preprocessor rescales images; prior boxes pass unchanged
+            # (it no longer resizes, so boxes keep their frame).
+            if not isinstance(x, dict):
+                return super().preprocess_samples(x, y, sample_weight)
+            images, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+                super().preprocess_samples(x["images"], y, sample_weight)
+            )
+            return keras.utils.pack_x_y_sample_weight(
+                {**x, "images": images}, y, sample_weight
+            )
 
         def _decode(self, predictions, images):
             """Decoded predictions and their pixel `xyxy` boxes (caller)."""

@@ -84,7 +84,7 @@ BACKBONES = {
 DEFAULT_BACKBONE = "resnet18"
 
 
-def build_model(config, num_classes, prior=None):
+def build_model(config, num_classes, prior=None, separable=True):
     """The LZU model of a `TrainingConfig`, ready to compile.
 
     Builds the base model (`build_base_model`), checks `config.output_size`
@@ -96,6 +96,8 @@ def build_model(config, num_classes, prior=None):
         num_classes: int, object classes (detection) or classes including
             the background (segmentation).
         prior: the KDE saliency prior, for `saliency="prior"`.
+        separable: bool, the warp of `saliency="prior"`: separable or
+            general (a `keras_lzu.plan_warp` plan's `separable`).
 
     Returns:
         A `keras_lzu.wrap` model.
@@ -108,7 +110,8 @@ def build_model(config, num_classes, prior=None):
     )
     check_output_size(config.output_size, base)
     return wrap_for_training(
-        base, config.output_size, config.saliency, prior, config.antialias
+        base, config.output_size, config.saliency, prior,
+        separable=separable, antialias=config.antialias,
     )
 
 
@@ -207,7 +210,7 @@ def check_output_size(output_size, model, argument="output_size"):
 
 
 def wrap_for_training(model, output_size, saliency, prior=None,
-                      antialias=None):
+                      separable=True, antialias=None):
     """Wraps `model` with LZU for a saliency mode.
 
     Args:
@@ -219,6 +222,7 @@ def wrap_for_training(model, output_size, saliency, prior=None,
             of each image) or `"uniform"` (uniform downsampling, see the
             module docstring).
         prior: 2-D saliency array, needed for `"prior"`.
+        separable: bool, separable (default) or general warp of `"prior"`.
         antialias: `keras_lzu.wrap`'s `antialias` (`None`: its default).
 
     Returns:
@@ -231,6 +235,7 @@ def wrap_for_training(model, output_size, saliency, prior=None,
             raise ValueError('saliency="prior" needs the `prior` array.')
         wrapped = keras_lzu.wrap(
             model, output_size, saliency=np.asarray(prior),
+            separable=separable,
             antialias=antialias,
         )
         wrapped.saliency_layer.trainable = False
