@@ -24,8 +24,8 @@ frame:
 * the unzoom's share: the SAME trained LZU weights evaluated (a) as
   trained (point-sampled unzoom: one bilinear tap per output cell) and (b)
   with anti-aliased unzooms (each output cell averages the features over
-  its footprint where the zoom magnified: `UnzoomLayer(antialias=True)`,
-  `harness.set_lzu_antialias`),
+  its footprint where the zoom magnified: `keras_lzu.set_antialias(model,
+  "unzoom")`),
   without retraining. (c) Unzooming to a 2x larger layout is not run: the
   heads' convolutions and the anchors (10-160 px at strides 8-128 of the
   uniform layout) were trained on the 1x layout, so on a 2x layout every
@@ -52,6 +52,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+import keras_lzu  # noqa: E402
 from benchmarks import harness  # noqa: E402
 from benchmarks.accuracy import layout_detectors  # noqa: E402
 
@@ -259,7 +260,7 @@ def diagnose(config, warp="default", log=print):
         config, scenes, train, val, size, detectors, log, timing=False)
     lzu = models[names[1]]
     grid = model_grid(lzu, val["images"])
-    harness.set_lzu_antialias(lzu, zoom=False, unzoom=True)
+    keras_lzu.set_antialias(lzu, "unzoom")
     detections = {
         "uniform": trained["uniform"],
         "LZU (a) as trained": trained[names[1]],

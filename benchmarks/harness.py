@@ -384,35 +384,13 @@ def build_retinanet(num_classes, seed=0, filters=(16, 32, 64, 128),
 def build_lzu(retinanet, output_size, prior, trainable_saliency=False,
               separable=True, antialias=False):
     """`keras_lzu.wrap(retinanet)` with the fixed saliency `prior`, a
-    separable or general warp, and anti-aliased zoom and unzooms with
-    `antialias` (`set_lzu_antialias`)."""
+    separable or general warp and `wrap`'s `antialias` choice."""
     import keras_lzu
 
     model = keras_lzu.wrap(retinanet, output_size=output_size, saliency=prior,
-                           separable=separable)
+                           separable=separable, antialias=antialias)
     model.saliency_layer.trainable = bool(trainable_saliency)
-    if antialias:
-        set_lzu_antialias(model, True, True)
     return model
-
-
-def set_lzu_antialias(model, zoom, unzoom):
-    """Sets whether the `ZoomLayer`s and the `UnzoomLayer`s of a wrapped
-    model average over each output pixel's footprint (`antialias=True`)
-    or point-sample; the weights are unchanged. Its compiled predict
-    function is dropped, so that the next `predict` uses the new choice.
-    """
-    from keras_lzu.layers import UnzoomLayer
-    from keras_lzu.layers import ZoomLayer
-
-    layers = [layer for layer in model._flatten_layers()
-              if isinstance(layer, (ZoomLayer, UnzoomLayer))]
-    if not any(isinstance(layer, UnzoomLayer) for layer in layers):
-        raise ValueError(f"{model.name!r} has no UnzoomLayer.")
-    for layer in layers:
-        layer.antialias = bool(
-            zoom if isinstance(layer, ZoomLayer) else unzoom)
-    model.predict_function = None
 
 
 def compile_detector(model, steps, learning_rate):

@@ -142,20 +142,3 @@ def test_gains_leave_out_undefined_metrics():
                "LZU": {"AP": 0.75, "AP50": 0.5, "AP_small": 0.0}}
     assert harness.gains(metrics) == {"AP": 0.25, "AP_small": -0.25}
 
-
-def test_build_lzu_antialias_switches_zoom_and_unzoom_layers():
-    from keras_lzu.layers import UnzoomLayer
-    from keras_lzu.layers import ZoomLayer
-
-    def flags(model):
-        return {kind.__name__: {layer.antialias
-                                for layer in model._flatten_layers()
-                                if isinstance(layer, kind)}
-                for kind in (ZoomLayer, UnzoomLayer)}
-
-    model = harness.build_lzu(
-        harness.build_retinanet(2, filters=(8, 8, 16, 16), head_filters=8),
-        (64, 96), np.ones((31, 51), "float32"), antialias=True)
-    assert flags(model) == {"ZoomLayer": {True}, "UnzoomLayer": {True}}
-    harness.set_lzu_antialias(model, zoom=False, unzoom=True)
-    assert flags(model) == {"ZoomLayer": {False}, "UnzoomLayer": {True}}
