@@ -141,4 +141,3 @@ def test_gains_leave_out_undefined_metrics():
     metrics = {"uniform": {"AP": 0.5, "AP50": None, "AP_small": 0.25},
                "LZU": {"AP": 0.75, "AP50": 0.5, "AP_small": 0.0}}
     assert harness.gains(metrics) == {"AP": 0.25, "AP_small": -0.25}
-
