@@ -66,13 +66,13 @@ def parse_args(argv=None):
                         default=[0.25, 0.5],
                         help="input side as a fraction of the canvas side")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--canvas", type=int, nargs=2, default=(384, 640),
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--canvas", type=int, nargs=2, default=(256, 384),
                         metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--frames", type=int, default=8,
                         help="frames per video")
-    parser.add_argument("--train-videos", type=int, default=32)
-    parser.add_argument("--val-videos", type=int, default=12)
+    parser.add_argument("--train-videos", type=int, default=16)
+    parser.add_argument("--val-videos", type=int, default=8)
     parser.add_argument("--streams", type=int, default=4,
                         help="videos predicted side by side")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -306,8 +306,8 @@ def main(argv=None):
     args = parse_args(argv)
     began = time.perf_counter()
     runs = {}
-    for scale in args.scales:
-        for seed in args.seeds:
+    for seed in args.seeds:
+        for scale in args.scales:
             config = harness.ExperimentConfig(
                 canvas=tuple(args.canvas), budget=scale ** 2,
                 steps=args.steps, batch_size=args.batch_size,
@@ -316,6 +316,8 @@ def main(argv=None):
             label = f"{scale:g}x ({size[0]}x{size[1]})"
             runs.setdefault(label, {})[seed] = compare(config, args, size)
             print(format_table({label: runs[label]}, [seed]), flush=True)
+            print(f"[video] raw {label} seed {seed}: "
+                  f"{runs[label][seed]!r}", flush=True)
     minutes = (time.perf_counter() - began) / 60
     report = report_text(args, runs, minutes)
     print("\n" + report)
