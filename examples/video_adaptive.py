@@ -116,6 +116,8 @@ def draw_strip(path, video, found, grids, threshold, count=4):
                                               .transpose(1, 0, 2)):
             axis.plot(line[:, 0] * width, line[:, 1] * height, color="cyan",
                       lw=0.4)
+        axis.set_xlim(-0.5, width - 0.5)
+        axis.set_ylim(height - 0.5, -0.5)
         for box in found[t]["prior_boxes"]:
             axis.add_patch(patches.Rectangle(
                 (box[0], box[1]), box[2] - box[0], box[3] - box[1],

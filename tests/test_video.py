@@ -149,3 +149,54 @@ def test_read_video_frames_needs_the_video_extra_or_reads_the_file(
     iio.imwrite(path, video["frames"], loop=0)
     frames = list(read_video_frames(path, max_frames=3))
     assert len(frames) == 3 and frames[0].shape == (*SIZE, 3)
+
+
+class ScriptedWrapper:
+    """A real box-saliency wrapper (run on the first frame) whose answers
+    are the frame's true boxes (a detector that finds every object); it
+    records the warp grid each frame was zoomed with."""
+
+    def __init__(self, model, video):
+        self.model = model
+        self.oracle = OracleDetector([video])
+        self.oracle.bounding_box_format = model.bounding_box_format
+        self.bounding_box_format = model.bounding_box_format
+        self.grids = []
+
+    def predict_on_batch(self, inputs):
+        if not self.grids:
+            self.model.predict_on_batch(inputs)  # it takes these inputs
+        images = tf.constant(inputs["images"])
+        boxes = self.model.get_layer("lzu_prior_boxes")(
+            [tf.constant(inputs["prior_boxes"]), images])
+        self.grids.append(np.asarray(
+            self.model.saliency_layer([images, boxes])))
+        outputs = self.oracle.predict_on_batch(inputs)
+        outputs["boxes"] = np.concatenate(
+            [outputs["boxes"][..., :2],
+             outputs["boxes"][..., :2] + outputs["boxes"][..., 2:]], -1)
+        return outputs
+
+
+def test_the_real_wrapper_magnifies_the_previous_detections(video):
+    from keras_lzu.ops import warp_boxes
+    from keras_lzu.training import build_base_model
+
+    detector = build_base_model("detection", "keras_hub", 3,
+                                backbone="tiny")
+    model = ScriptedWrapper(
+        keras_lzu.wrap(detector, (64, 96), saliency="boxes"), video)
+    found = keras_lzu.predict_video(model, video["frames"],
+                                    score_threshold=0.3)
+    scale = np.array([SIZE[1], SIZE[0]] * 2, "float32")
+    # The first frame has no previous detections: a uniform resize.
+    identity = keras_lzu.ops.identity_grid(1, model.grids[0].shape[1:3])
+    np.testing.assert_allclose(model.grids[0], identity, atol=1e-5)
+    for t in range(1, FRAMES):
+        previous = found[t]["prior_boxes"] / scale
+        assert len(previous) > 0
+        zoomed = np.asarray(warp_boxes(previous[None], model.grids[t]))[0]
+        ratio = (np.prod(zoomed[:, 2:] - zoomed[:, :2], axis=1)
+                 / np.prod(previous[:, 2:] - previous[:, :2], axis=1))
+        # Most previous boxes take a larger share of the zoomed image.
+        assert np.median(ratio) > 1.3
