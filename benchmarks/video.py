@@ -95,21 +95,14 @@ def load_videos(videos, split, count):
 
 def cascaded_dataset(train, max_boxes, batch_size, seed):
     """Endless `({"images", "prior_boxes"}, labels)` batches whose prior
-    boxes are the labels disturbed like a previous frame's detections."""
-    from keras_lzu.data import simulate_previous_detections
+    boxes are the labels disturbed like a previous frame's detections
+    (`keras_lzu.data.with_previous_detections`, its default jitter)."""
+    from keras_lzu.data import with_previous_detections
 
-    images, labels = harness.training_data(train, max_boxes)
-    canvas = images.shape[1:3]
-    dataset = harness.training_dataset(images, labels, batch_size, seed)
-
-    def add_prior(index, batch):
-        images, labels = batch
-        previous = simulate_previous_detections(
-            labels["boxes"], labels["classes"], canvas, seed=seed,
-            index=index, max_boxes=MAX_PRIOR_BOXES)
-        return {"images": images, "prior_boxes": previous["boxes"]}, labels
-
-    return dataset.enumerate().map(add_prior).prefetch(2)
+    dataset = harness.training_dataset(
+        *harness.training_data(train, max_boxes), batch_size, seed)
+    return with_previous_detections(
+        dataset, seed, max_boxes=MAX_PRIOR_BOXES).prefetch(2)
 
 
 def frames_by_stream(split, frames, streams):
