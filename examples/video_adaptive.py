@@ -35,7 +35,7 @@ from keras_lzu.files import write_atomically
 from keras_lzu.training import build_base_model
 
 SMOKE_TEST_ARGS = [
-    "--image-size", "128", "192", "--output-size", "64", "96",
+    "--image-size", "64", "96", "--output-size", "64", "96",
     "--frames", "3", "--train-videos", "2", "--steps", "2",
     "--batch-size", "2", "--score-threshold", "0.0", "--out", "{out}",
 ]

@@ -89,7 +89,10 @@ def predict_video(model, frames, score_threshold=0.3, max_prior_boxes=None):
             f"Received: {type(model).__name__}")
     max_prior_boxes = _max_prior_boxes(model, max_prior_boxes)
     box_format = getattr(model, "bounding_box_format", None) or "xyxy"
-    _checked_format(box_format.removeprefix("rel_"), box_format)
+    if box_format not in coco.BOX_FORMATS:
+        raise ValueError(
+            f"The model's bounding_box_format {box_format!r} is not one of "
+            f"{coco.BOX_FORMATS}.")
     if hasattr(frames, "shape") and len(frames.shape) not in (4, 5):
         raise ValueError(
             "`frames` as one array must be (T, H, W, 3) or (T, B, H, W, 3). "
@@ -217,7 +220,7 @@ def _detections(outputs, box_format, size, batch):
     outputs = {key: np.asarray(value) for key, value in outputs.items()}
     scores = _first_key(outputs, _SCORE_KEYS)
     classes = _first_key(outputs, _CLASS_KEYS)
-    boxes = _to_xyxy(outputs["boxes"].astype("float32"), box_format, size)
+    boxes = coco.xyxy_from_boxes(outputs["boxes"], box_format, size).numpy()
     counts = outputs.get("num_detections")
     found = []
     for b in range(batch):
@@ -239,35 +242,9 @@ def _first_key(outputs, keys):
         f"The model's detections have none of {keys}: {sorted(outputs)}")
 
 
-def _to_xyxy(boxes, box_format, size):
-    """`(..., 4)` boxes of a KerasCV box format to pixel `xyxy`."""
-    height, width = size
-    name = box_format.removeprefix("rel_")
-    a, b, c, d = np.moveaxis(boxes, -1, 0)
-    x1, y1, x2, y2 = {
-        "xyxy": lambda: (a, b, c, d),
-        "xywh": lambda: (a, b, a + c, b + d),
-        "yxyx": lambda: (b, a, d, c),
-        "center_xywh": lambda: (a - c / 2, b - d / 2, a + c / 2, b + d / 2),
-        "center_yxhw": lambda: (b - d / 2, a - c / 2, b + d / 2, a + c / 2),
-    }[_checked_format(name, box_format)]()
-    xyxy = np.stack([x1, y1, x2, y2], axis=-1)
-    if box_format.startswith("rel_"):
-        xyxy = xyxy * np.array([width, height, width, height], "float32")
-    return xyxy.astype("float32")
-
-
 def _from_xyxy(boxes, box_format, size):
     """Pixel `xyxy` boxes to a KerasCV box format; -1 rows stay -1."""
     converted = coco.convert_xyxy_boxes(
         tf.constant(boxes), box_format, size).numpy()
     return np.where(boxes[..., :1] >= 0, converted, PADDING_VALUE).astype(
         "float32")
-
-
-def _checked_format(name, box_format):
-    if box_format not in coco.BOX_FORMATS:
-        raise ValueError(
-            f"The model's bounding_box_format {box_format!r} is not one of "
-            f"{coco.BOX_FORMATS}.")
-    return name
