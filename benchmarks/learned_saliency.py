@@ -132,9 +132,9 @@ def normalized_boxes(split, canvas):
     return np.clip(boxes[keep], 0.0, 1.0)
 
 
-def run_seed(config, seed, size, runs, log=print):
+def run_seed(config, seed, size, runs, log=print, on_result=None):
     """Trains and measures every run on one development seed; a list of
-    per-run result dicts."""
+    per-run result dicts, each also given to `on_result` as it is made."""
     import keras_lzu
 
     seeded = dataclasses.replace(config, seed=seed)
@@ -179,6 +179,8 @@ def run_seed(config, seed, size, runs, log=print):
         result.update({key: metrics[key] for key in METRICS})
         log("[learned_saliency] " + json.dumps(result))
         results.append(result)
+        if on_result is not None:
+            on_result(result)
     return results
 
 
@@ -257,12 +259,14 @@ def main(argv=None):
     size = harness.zoomed_size(config.canvas, args.scale**2)
     began = time.perf_counter()
     results = []
+
+    def record(result):
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps(result) + "\n")
+
     for seed in args.seeds:
-        for result in run_seed(config, seed, size, runs):
-            results.append(result)
-            if args.json:
-                with open(args.json, "a") as f:
-                    f.write(json.dumps(result) + "\n")
+        results += run_seed(config, seed, size, runs, on_result=record)
         print(format_table(results, runs), flush=True)
     minutes = (time.perf_counter() - began) / 60
     text = (
