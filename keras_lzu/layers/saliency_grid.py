@@ -7,21 +7,32 @@ from keras import ops
 from keras_lzu.ops import grids
 from keras_lzu.ops import validation
 
-MODES = ("fixed", "boxes", "network")
+MODES = ("fixed", "boxes", "prior+boxes", "network")
+# Modes whose call takes `[images, boxes]`.
+BOX_MODES = ("boxes", "prior+boxes")
+# Modes with a learnable dataset-wide log-saliency map.
+LEARNED_MAP_MODES = ("fixed", "prior+boxes")
 
 
 @keras.saving.register_keras_serializable(package="keras_lzu")
 class SaliencyGrid(keras.layers.Layer):
     """Produces the warp grid of LZU from a saliency map.
 
-    Three sources of saliency:
+    Four sources of saliency:
 
     * `"fixed"`: one learnable map for the whole dataset (the paper's main
       setting), optionally initialised from a prior such as
       `keras_lzu.saliency_prior_from_boxes`. The grid has batch size 1 and is
       shared by every image of a batch.
     * `"boxes"`: a kernel density estimate of given boxes (e.g. the previous
-      frame's detections), with a learnable bandwidth and amplitude.
+      frame's detections), with a learnable bandwidth and amplitude, over a
+      uniform floor: `saliency = U + amplitude * KDE`, where `U` and the KDE
+      each have mass 1 over the grid (the KDE is 0 without boxes).
+    * `"prior+boxes"`: FOVEA's combined saliency, the learnable map of
+      `"fixed"` in place of the uniform floor: `saliency = P + amplitude *
+      KDE`, with `P` the fixed map scaled to mass 1. Without boxes it gives
+      the grid of `"fixed"`; `amplitude` sets how far the boxes outweigh
+      the prior (2: the boxes hold two thirds of the mass).
     * `"network"`: a small convolutional network on a thumbnail of the image.
 
     The grid math runs in float32 whatever the dtype policy.
@@ -57,34 +68,39 @@ class SaliencyGrid(keras.layers.Layer):
     [0.   0.09 0.27 0.53 1.  ]
 
     Args:
-        mode: one of `"fixed"`, `"boxes"`, `"network"`.
+        mode: one of `"fixed"`, `"boxes"`, `"prior+boxes"`, `"network"`.
         grid_shape: `(gh, gw)` control points of the grid.
         separable: bool, see `keras_lzu.ops.saliency_to_grid`.
         attraction_fwhm: float, attraction kernel width in grid cells.
         anti_crop: bool, reflect-pad the saliency (keeps the field of view).
         prior: optional non-negative array of any 2-D shape, the initial
-            saliency of the `"fixed"` mode (resized to `grid_shape`).
-            Defaults to uniform (the identity grid).
-        bandwidth: float, initial Gaussian width of the `"boxes"` mode, as a
+            saliency of the `"fixed"` and `"prior+boxes"` modes (resized to
+            `grid_shape`). Defaults to uniform (the identity grid).
+        bandwidth: float, initial Gaussian width of the box modes, as a
             fraction of each box's size.
-        amplitude: float, initial mass of the boxes' density relative to a
-            uniform floor of mass 1 in the `"boxes"` mode (each valid box
-            contributes an equal share).
+        amplitude: float, initial mass of the boxes' density relative to
+            the floor of mass 1 (uniform, or the prior) in the box modes
+            (each valid box contributes an equal share).
         thumbnail_size: `(height, width)` the `"network"` mode looks at.
         filters: int, width of the `"network"` mode's convolutions.
-        learning_rate_multiplier: positive float, `"fixed"` mode only: how
-            much faster than the rest of the model the log-saliency trains.
+        learning_rate_multiplier: positive float, `"fixed"` and
+            `"prior+boxes"` modes only: how much faster than the rest of
+            the model the learned map's log-saliency trains.
             The weight holds the log-saliency divided by
             `sqrt(learning_rate_multiplier)`, so any optimizer on any
             backend takes steps `learning_rate_multiplier` times as large
             in the log-saliency with plain SGD, and `sqrt(...)` times as
             large with optimizers that normalise the gradient's scale
             (Adam, RMSprop, Adagrad). Default 1 (the weight is the
-            log-saliency itself).
-        prior_regularization: non-negative float, `"fixed"` mode only:
-            weight `w` of the loss `w * KL(q0 || q)` (`layer.losses`, added
-            to the model's loss while the layer is trainable), with `q` the
-            saliency normalised to sum 1 over the grid and `q0` its initial
+            log-saliency itself). On the synthetic driving scenes neither
+            this nor `prior_regularization` made the learned map help
+            (`benchmarks/results.md`, "Does training the fixed saliency
+            help?").
+        prior_regularization: non-negative float, `"fixed"` and
+            `"prior+boxes"` modes only: weight `w` of the loss
+            `w * KL(q0 || q)` (`layer.losses`, added to the model's loss
+            while the layer is trainable), with `q` the learned map
+            normalised to sum 1 over the grid and `q0` its initial
             value (the prior, or uniform). It keeps the learned map near
             its start and grows without bound where `q` starves a region
             that `q0` covers, so the warp cannot collapse onto a few
@@ -94,9 +110,9 @@ class SaliencyGrid(keras.layers.Layer):
     Call arguments:
         inputs: images `(B, H, W, C)` for `"fixed"` (used for nothing but
             placing the layer in a graph) and `"network"`; `[images, boxes]`
-            for `"boxes"`, with boxes `(B, N, 4)` normalized `xyxy` in
-            `[0, 1]`; rows with a negative coordinate or no area (padding)
-            are ignored.
+            for `"boxes"` and `"prior+boxes"`, with boxes `(B, N, 4)`
+            normalized `xyxy` in `[0, 1]`; rows with a negative or
+            non-finite coordinate or no area (padding) are ignored.
 
     Returns:
         A float32 grid `(1, gh, gw, 2)` (`"fixed"`) or `(B, gh, gw, 2)`.
@@ -158,11 +174,13 @@ class SaliencyGrid(keras.layers.Layer):
                 "`prior_regularization` must be a non-negative number. "
                 f"Received: prior_regularization={prior_regularization}"
             )
-        if mode != "fixed" and (learning_rate_multiplier != 1
-                                or prior_regularization != 0):
+        if mode not in LEARNED_MAP_MODES and (
+            learning_rate_multiplier != 1 or prior_regularization != 0
+        ):
             raise ValueError(
                 "`learning_rate_multiplier` and `prior_regularization` apply "
-                f'to mode="fixed" only. Received: mode={mode!r}'
+                f"to the modes with a learned map, {LEARNED_MAP_MODES}, "
+                f"only. Received: mode={mode!r}"
             )
         self.learning_rate_multiplier = float(learning_rate_multiplier)
         self.prior_regularization = float(prior_regularization)
@@ -182,7 +200,7 @@ class SaliencyGrid(keras.layers.Layer):
             ]
 
     def build(self, input_shape):
-        if self.mode == "fixed":
+        if self.mode in LEARNED_MAP_MODES:
             initial = self._initial_log_saliency()
             scale = self._log_saliency_scale()
             regularizer = None
@@ -196,7 +214,7 @@ class SaliencyGrid(keras.layers.Layer):
                 initializer=keras.initializers.Constant(initial / scale),
                 regularizer=regularizer,
             )
-        elif self.mode == "boxes":
+        if self.mode in BOX_MODES:
             self.log_bandwidth = self.add_weight(
                 name="log_bandwidth", shape=(),
                 initializer=keras.initializers.Constant(np.log(self.bandwidth)),
@@ -205,7 +223,7 @@ class SaliencyGrid(keras.layers.Layer):
                 name="log_amplitude", shape=(),
                 initializer=keras.initializers.Constant(np.log(self.amplitude)),
             )
-        else:
+        if self.mode == "network":
             channels = input_shape[-1]
             shape = (None, *self.thumbnail_size, channels)
             for layer in self._network:
@@ -213,19 +231,15 @@ class SaliencyGrid(keras.layers.Layer):
                 shape = layer.compute_output_shape(shape)
 
     def call(self, inputs):
-        if self.mode == "fixed":
-            saliency = self.saliency()
-        elif self.mode == "boxes":
-            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-                raise ValueError(
-                    'SaliencyGrid(mode="boxes") expects inputs [images, '
-                    f"boxes]. Received: {inputs!r}"
-                )
-            saliency = self._boxes_saliency(inputs[1])
-        else:
-            saliency = self._network_saliency(inputs)
+        if self.mode in BOX_MODES and (
+            not isinstance(inputs, (list, tuple)) or len(inputs) != 2
+        ):
+            raise ValueError(
+                f"SaliencyGrid(mode={self.mode!r}) expects inputs [images, "
+                f"boxes]. Received: {inputs!r}"
+            )
         return grids.saliency_to_grid(
-            saliency,
+            self.saliency(inputs),
             grid_shape=self.grid_shape,
             separable=self.separable,
             attraction_fwhm=self.attraction_fwhm,
@@ -235,14 +249,18 @@ class SaliencyGrid(keras.layers.Layer):
     def saliency(self, inputs=None):
         """The current saliency map `(B or 1, gh, gw)`, for inspection."""
         if self.mode == "fixed":
-            log_saliency = self.effective_log_saliency()
-            return ops.exp(log_saliency - ops.max(log_saliency))[None]
+            return self._fixed_saliency()
         if self.mode == "boxes":
-            return self._boxes_saliency(inputs[1])
+            gh, gw = self.grid_shape
+            return 1.0 / (gh * gw) + self._boxes_density(inputs[1])
+        if self.mode == "prior+boxes":
+            prior = self._fixed_saliency()
+            prior = prior / ops.sum(prior, axis=(1, 2), keepdims=True)
+            return prior + self._boxes_density(inputs[1])
         return self._network_saliency(inputs)
 
     def effective_log_saliency(self):
-        """The `"fixed"` mode's log-saliency `(gh, gw)`: the weight
+        """The learned map's log-saliency `(gh, gw)`: the weight
         `log_saliency` times `sqrt(learning_rate_multiplier)`."""
         scale = self._log_saliency_scale()
         if scale == 1.0:
@@ -252,7 +270,12 @@ class SaliencyGrid(keras.layers.Layer):
     def _log_saliency_scale(self):
         return math.sqrt(self.learning_rate_multiplier)
 
-    def _boxes_saliency(self, boxes):
+    def _fixed_saliency(self):
+        log_saliency = self.effective_log_saliency()
+        return ops.exp(log_saliency - ops.max(log_saliency))[None]
+
+    def _boxes_density(self, boxes):
+        """`amplitude` times the boxes' KDE of mass 1 (0 without boxes)."""
         boxes = ops.cast(boxes, "float32")
         if len(boxes.shape) != 3 or boxes.shape[-1] != 4:
             raise ValueError(
@@ -263,12 +286,17 @@ class SaliencyGrid(keras.layers.Layer):
         xs = ops.convert_to_tensor(np.linspace(0, 1, gw, dtype="float32"))
         ys = ops.convert_to_tensor(np.linspace(0, 1, gh, dtype="float32"))
         x1, y1, x2, y2 = (boxes[..., k, None] for k in range(4))
-        valid = ops.cast(
-            (ops.min(boxes, axis=-1, keepdims=True) >= 0)
+        valid = (
+            ops.all(ops.isfinite(boxes), axis=-1, keepdims=True)
+            & (ops.min(boxes, axis=-1, keepdims=True) >= 0)
             & (x2 > x1)
-            & (y2 > y1),
-            "float32",
+            & (y2 > y1)
         )
+        # Non-finite rows are ignored like padding, and replaced so that
+        # they reach no product (0 * NaN would still be NaN).
+        boxes = ops.where(valid, boxes, 0.0)
+        x1, y1, x2, y2 = (boxes[..., k, None] for k in range(4))
+        valid = ops.cast(valid, "float32")
         bandwidth = ops.exp(self.log_bandwidth)
         min_sigma = 0.5 / max(gh, gw)
         sigma_x = bandwidth * ops.maximum(x2 - x1, 0.0) + min_sigma
@@ -280,7 +308,7 @@ class SaliencyGrid(keras.layers.Layer):
         profiles = profiles / ops.maximum(mass, 1e-12)
         count = ops.maximum(ops.sum(valid, axis=(1, 2)), 1.0)[:, None, None]
         density = ops.sum(profiles, axis=1) / count
-        return 1.0 / (gh * gw) + ops.exp(self.log_amplitude) * density
+        return ops.exp(self.log_amplitude) * density
 
     def _network_saliency(self, images):
         images = ops.cast(images, "float32")
@@ -314,8 +342,8 @@ class SaliencyGrid(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         if self.mode == "fixed":
             batch = 1
-        elif self.mode == "boxes":
-            batch = input_shape[0][0]
+        elif self.mode in BOX_MODES:
+            batch = input_shape[1][0]
         else:
             batch = input_shape[0]
         return (batch, *self.grid_shape, 2)

@@ -114,6 +114,25 @@ def test_regularizer_is_the_kl_from_the_initial_saliency(rng, multiplier):
     np.testing.assert_allclose(float(to_numpy(loss)), expected, rtol=1e-4)
 
 
+def test_prior_plus_boxes_mode_takes_the_training_options(rng):
+    prior = rng.random(GRID) + 0.1
+    options = dict(mode="prior+boxes", grid_shape=GRID, prior=prior)
+    plain = SaliencyGrid(**options)
+    scaled = SaliencyGrid(learning_rate_multiplier=4.0,
+                          prior_regularization=1.0, **options)
+    inputs = [images(), np.array([[[0.1, 0.2, 0.3, 0.5]]], "float32")]
+    np.testing.assert_allclose(to_numpy(scaled(inputs)),
+                               to_numpy(plain(inputs)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(scaled.log_saliency) * 2.0,
+                               to_numpy(plain.log_saliency), rtol=1e-6)
+    initial = to_numpy(scaled.effective_log_saliency())
+    moved = rng.standard_normal(GRID).astype("float32")
+    scaled.log_saliency.assign(moved)
+    (loss,) = scaled.losses
+    np.testing.assert_allclose(float(to_numpy(loss)),
+                               numpy_kl(initial, 2.0 * moved), rtol=1e-4)
+
+
 def test_regularizer_reaches_the_model_loss_only_while_trainable(rng):
     layer = layer_with(rng, prior_regularization=1.0)
     inputs = keras.Input((8, 8, 3))
@@ -164,7 +183,7 @@ def test_config_without_the_new_keys_loads_as_before(rng):
 
 MULTIPLIER = "`learning_rate_multiplier` must be a positive number"
 REGULARIZATION = "`prior_regularization` must be a non-negative number"
-FIXED_ONLY = 'to mode="fixed" only'
+FIXED_ONLY = "apply to the modes with a learned map"
 
 
 @pytest.mark.parametrize(
