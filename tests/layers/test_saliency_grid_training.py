@@ -114,6 +114,7 @@ def test_regularizer_is_the_kl_from_the_initial_saliency(rng, multiplier):
     np.testing.assert_allclose(float(to_numpy(loss)), expected, rtol=1e-4)
 
 
+@pytest.mark.backend_independent
 def test_prior_plus_boxes_mode_takes_the_training_options(rng):
     prior = rng.random(GRID) + 0.1
     options = dict(mode="prior+boxes", grid_shape=GRID, prior=prior)
@@ -165,6 +166,7 @@ def test_config_round_trip_and_saved_model(rng, tmp_path):
         float(to_numpy(layer.losses[0])), rel=1e-5)
 
 
+@pytest.mark.backend_independent
 def test_config_without_the_new_keys_loads_as_before(rng):
     layer = layer_with(rng, name="s")
     config = layer.get_config()
