@@ -17,6 +17,12 @@ graph mode (`tf.function`) and with XLA (`jit_compile=True`), in one run:
   image (e.g. the previous frame's detections), so the grid and its inverse
   are computed per image, then zoom, the RetinaNet, unzoom.
 
+Then the parts of `LZU fixed`, each timed alone in the same rounds (their
+`x unwrapped` is their share of the unwrapped forward pass): the grid of the
+fixed saliency, the grid and its inverse, the zoom from `h x w` and from the
+canvas, the unzoom of every pyramid level, and `tf.image.resize` of the
+canvas for comparison.
+
 The cases are timed in interleaved rounds (`--repeats`) after a warm-up;
 the best and the median time are given in ms, and the ratio of the best
 times to `unwrapped` of the same mode.
@@ -120,6 +126,46 @@ def adaptive_forward(retinanet, output_size):
     return forward
 
 
+def lzu_parts(wrapped, retinanet, size, small_images, canvas_images):
+    """Cases timing the parts of `wrapped`'s forward pass one by one, with
+    its own layers: `(name, function, args)`."""
+    import tensorflow as tf
+
+    saliency = wrapped.saliency_layer
+    zoom = wrapped.get_layer("lzu_zoom")
+    invert = wrapped.get_layer("lzu_invert_grid")
+    unzoom = [layer for layer in wrapped.layers
+              if layer.name.startswith("lzu_unzoom_")][0]
+    pyramid = retinanet.feature_pyramid(
+        retinanet.feature_extractor(small_images))
+    inverse = invert(saliency(small_images))
+    grid = saliency(small_images)
+
+    def grid_only(images):
+        return saliency(images)
+
+    def grid_and_inverse(images):
+        return invert(saliency(images))
+
+    def zoom_only(images):
+        return zoom([images, grid])
+
+    def unzoom_levels(*levels):
+        return [unzoom([level, inverse]) for level in levels]
+
+    def resize(images):
+        return tf.image.resize(images, size)
+
+    return (
+        ("part: grid", grid_only, (small_images,)),
+        ("part: grid + inverse", grid_and_inverse, (small_images,)),
+        ("part: zoom from h x w", zoom_only, (small_images,)),
+        ("part: zoom from canvas", zoom_only, (canvas_images,)),
+        ("part: unzoom of every level", unzoom_levels, tuple(pyramid)),
+        ("part: tf.image.resize of canvas", resize, (canvas_images,)),
+    )
+
+
 def random_boxes(batch, count, seed=0):
     """Normalized xyxy boxes, small and near the middle band."""
     rng = np.random.default_rng(seed)
@@ -164,6 +210,7 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA")):
         ("LZU fixed, h x w input", lzu, (small_images,)),
         ("LZU fixed", lzu, (canvas_images,)),
         ("LZU adaptive (boxes)", adaptive, (canvas_images, boxes)),
+        *lzu_parts(wrapped, retinanet, size, small_images, canvas_images),
     )
     rows = []
     for mode in modes:
