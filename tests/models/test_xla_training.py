@@ -3,10 +3,15 @@ model does, and Keras's default `jit_compile="auto"` resolves for a wrapper
 as for its base model.
 
 One tiny model per adapter fits one XLA-compiled step to a finite loss.
+Compiling a whole train step takes a minute or more on 2 CPU cores, so only
+the KerasHub RetinaNet runs by default; `LZU_SLOW_TESTS=1` runs the KerasCV
+RetinaNet and KerasHub DeepLabV3 too.
 KerasCV's `DeepLabV3Plus` cannot compile: its `SpatialPyramidPooling` sets
 `supports_jit = False` on TensorFlow, so Keras falls back to graph mode for
 the base model and its wrapper alike (checked below instead of a fit).
 """
+
+import os
 
 import keras
 import numpy as np
@@ -20,6 +25,11 @@ from tests.models import keras_hub_builders
 pytestmark = pytest.mark.tensorflow_only
 
 IMAGE_SIZE = (96, 128)
+SLOW = pytest.mark.skipif(
+    not os.environ.get("LZU_SLOW_TESTS"),
+    reason="compiles a whole train step with XLA (minutes on 2 cores); "
+    "set LZU_SLOW_TESTS=1",
+)
 
 
 def keras_cv_retinanet_case():
@@ -50,7 +60,11 @@ def keras_hub_deeplab_case():
 
 @pytest.mark.parametrize(
     "case",
-    [keras_cv_retinanet_case, keras_hub_retinanet_case, keras_hub_deeplab_case],
+    [
+        pytest.param(keras_cv_retinanet_case, marks=SLOW),
+        keras_hub_retinanet_case,
+        pytest.param(keras_hub_deeplab_case, marks=SLOW),
+    ],
     ids=["keras_cv_retinanet", "keras_hub_retinanet", "keras_hub_deeplab"],
 )
 def test_wrapped_model_fits_a_step_under_xla(case):
