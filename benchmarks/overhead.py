@@ -141,8 +141,8 @@ def lzu_parts(wrapped, retinanet, size, small_images, canvas_images):
               if layer.name.startswith("lzu_unzoom_")][0]
     pyramid = retinanet.feature_pyramid(
         retinanet.feature_extractor(small_images))
-    inverse = invert(saliency(small_images))
     grid = saliency(small_images)
+    inverse = invert(grid)
 
     def grid_only(images):
         return saliency(images)
