@@ -19,9 +19,11 @@ from keras_lzu.ops import validation
 SALIENCY_FLOOR = 1e-6
 # A map whose maximum is below this is divided by this instead: as the map
 # tends to zero its grid tends continuously to the identity grid (an all-zero
-# map gives it exactly), and the gradient, which grows as 1 / maximum, stays
-# finite.
-SALIENCY_MIN_PEAK = 1e-20
+# map gives it exactly). The gradient grows as 1 / (maximum * floor): this
+# bound keeps it near 1e12 at most, so that optimizers that square gradients
+# in float32 (Adam) stay finite; at 1e-20 it reached 1e26 and Adam's second
+# step from a nearly-zero map was NaN.
+SALIENCY_MIN_PEAK = 1e-6
 
 
 def identity_grid(batch=1, grid_shape=(31, 51)):
@@ -73,8 +75,9 @@ def saliency_to_grid(
         saliency: `(B, gh, gw)` non-negative tensor. A map of another spatial
             size is resized bilinearly to `grid_shape`. Only relative values
             matter: the map is normalized by its maximum per image (by
-            `SALIENCY_MIN_PEAK` if that is larger, so that an all-zero map
-            gives the identity grid and a finite gradient).
+            `SALIENCY_MIN_PEAK`, 1e-6, if that is larger, so that an all-zero
+            map gives the identity grid and a bounded gradient; maps whose
+            maximum is below it blend into the identity grid).
         grid_shape: `(gh, gw)`, control points per axis.
         separable: bool. `True` uses the row and column marginals of the
             saliency, so x depends only on the column and y only on the row.
