@@ -26,6 +26,7 @@ _LAZY = {
     "load_model": ("keras_lzu.models", "load_model"),
     "export": ("keras_lzu.saved_model_export", "export"),
     "saliency_prior_from_boxes": ("keras_lzu.data", "saliency_prior_from_boxes"),
+    "plan_warp": ("keras_lzu.planning", "plan_warp"),
 }
 
 

@@ -26,7 +26,8 @@ def test_import_loads_no_model_library_or_serving_stack():
 
 def test_public_names_are_exported():
     for name in ("SaliencyGrid", "ZoomLayer", "UnzoomLayer", "InvertGrid",
-                 "wrap", "load_model", "export", "saliency_prior_from_boxes", "ops"):
+                 "wrap", "load_model", "export", "saliency_prior_from_boxes",
+                 "plan_warp", "ops"):
         assert getattr(keras_lzu, name) is not None
     for name in ("identity_grid", "saliency_to_grid", "zoom", "invert_grid",
                  "unzoom", "warp_boxes", "unwarp_boxes", "warp_points",

@@ -4,7 +4,7 @@
               --train ANNOTATIONS.json --train-images DIR \\
               [--val ANNOTATIONS.json --val-images DIR] \\
               --output-size H W [--saliency prior|fixed|network|uniform] \\
-              [--prior-floor F] \\
+              [--plan auto|none] [--prior-floor F] \\
               [--library keras_hub|keras_cv] [--preset NAME] \\
               [--backbone NAME] [--anchor-size A] \\
               [--positive-iou P --negative-iou N] \\
@@ -70,11 +70,18 @@ def parse_args(argv=None):
     parser.add_argument("--canvas", nargs=2, type=int, metavar=("H", "W"),
                         help="size training images of mixed sizes are "
                              "resized to (default: the largest image's)")
+    parser.add_argument("--plan", choices=config_module.PLANS,
+                        help="with --saliency prior: auto (default) lets "
+                             "keras_lzu.plan_warp choose the prior's "
+                             "strength and separable or general from the "
+                             "training boxes and the budget, and prints the "
+                             "plan; none: the fixed recipe (KDE prior, "
+                             "floor --prior-floor, separable warp)")
     parser.add_argument("--prior-floor", type=float,
-                        default=config_module.DEFAULT_PRIOR_FLOOR,
                         help="with --saliency prior: uniform floor of the "
-                             "KDE prior relative to its peak (default 0.01; "
-                             "larger: a gentler warp)")
+                             "KDE prior relative to its peak (larger: a "
+                             "gentler warp); implies --plan none (default "
+                             f"{config_module.DEFAULT_PRIOR_FLOOR} there)")
     parser.add_argument("--anchor-size", type=float,
                         default=models.DEFAULT_ANCHOR_SIZE,
                         help="RetinaNet anchor side in strides of its level "
@@ -118,6 +125,7 @@ def config_from_args(args):
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         canvas=None if args.canvas is None else tuple(args.canvas),
+        plan=args.plan,
         prior_floor=args.prior_floor,
         anchor_size=args.anchor_size,
         positive_iou=args.positive_iou,
@@ -167,6 +175,9 @@ def command_line(config):
         ("--batch-size", config.batch_size),
         ("--learning-rate", config.learning_rate),
         ("--canvas", config.canvas),
+        # --prior-floor implies --plan none.
+        ("--plan", "none" if config.plan == "none"
+         and config.prior_floor is None else None),
         ("--prior-floor", config.prior_floor),
         ("--anchor-size", config.anchor_size),
         ("--positive-iou", config.positive_iou),
@@ -178,7 +189,6 @@ def command_line(config):
         "--saliency": defaults.saliency, "--library": defaults.library,
         "--epochs": defaults.epochs, "--batch-size": defaults.batch_size,
         "--learning-rate": defaults.learning_rate,
-        "--prior-floor": defaults.prior_floor,
         "--anchor-size": defaults.anchor_size,
         "--positive-iou": defaults.positive_iou,
         "--negative-iou": defaults.negative_iou, "--seed": defaults.seed,

@@ -9,8 +9,9 @@ from keras_lzu.training import models
 
 TASKS = ("detection", "segmentation")
 DISTRIBUTE = (None, "mirrored", "multi-worker")
+PLANS = ("auto", "none")
 DEFAULT_EPOCHS = 10
-# `saliency_prior_from_boxes`'s default floor.
+# `saliency_prior_from_boxes`'s default floor: the prior of `plan="none"`.
 DEFAULT_PRIOR_FLOOR = 0.01
 
 
@@ -38,6 +39,14 @@ class TrainingConfig:
         saliency: `"prior"` (default: the KDE of the training boxes, kept
             fixed), `"fixed"` (learned, uniform at first), `"network"`, or
             `"uniform"` (plain downsampling, the baseline).
+        plan: with `saliency="prior"`, how the prior is made: `"auto"`
+            (`keras_lzu.plan_warp` chooses its strength, its box weight and
+            separable or general from the training boxes, the canvas and
+            `output_size`, with the smallest anchor, `anchor_size * 8`
+            pixels, as the target size of detection) or `"none"` (the
+            fixed recipe: `saliency_prior_from_boxes(floor=prior_floor)`,
+            separable). Defaults to `"none"` when `prior_floor` is given,
+            else `"auto"`.
         library: `"keras_hub"` (default) or `"keras_cv"`.
         preset: optional KerasHub preset of the backbone (pretrained
             weights); excludes `backbone`.
@@ -52,12 +61,13 @@ class TrainingConfig:
             to so that images of mixed sizes can be batched; defaults to
             the size of the largest training image (by area). Validation
             images are not resized: each is evaluated in its own frame.
-        prior_floor: with `saliency="prior"`, the uniform floor of the KDE
-            prior relative to its peak (`saliency_prior_from_boxes(floor=)`):
-            the larger, the gentler the warp. On the synthetic driving
-            scenes, 0.01 (the default) samples the band of far objects
-            about 3.3x as densely as a uniform resize and squeezes the
-            rest; 0.1 and 0.3 about 1.9x and 1.45x.
+        prior_floor: with `saliency="prior"` and `plan="none"`, the uniform
+            floor of the KDE prior relative to its peak
+            (`saliency_prior_from_boxes(floor=)`, 0.01 when not given): the
+            larger, the gentler the warp. On the synthetic driving scenes,
+            0.01 samples the band of far objects about 3.3x as densely as a
+            uniform resize and squeezes the rest; 0.1 and 0.3 about 1.9x
+            and 1.45x. Giving it selects `plan="none"`.
         anchor_size: RetinaNet anchor side in units of each level's stride
             (4: 32 px anchors at stride 8); smaller for small objects.
         positive_iou: RetinaNet anchors that overlap a box by at least
@@ -99,7 +109,8 @@ class TrainingConfig:
     batch_size: int = 4
     learning_rate: float = 1e-3
     canvas: tuple = None
-    prior_floor: float = DEFAULT_PRIOR_FLOOR
+    plan: str = None
+    prior_floor: float = None
     anchor_size: float = models.DEFAULT_ANCHOR_SIZE
     positive_iou: float = models.DEFAULT_POSITIVE_IOU
     negative_iou: float = models.DEFAULT_NEGATIVE_IOU
@@ -161,7 +172,9 @@ class TrainingConfig:
                 "`seed` must be a non-negative integer. "
                 f"Received: {self.seed!r}"
             )
-        for name in ("learning_rate", "anchor_size", "prior_floor"):
+        names = ("learning_rate", "anchor_size") + (
+            () if self.prior_floor is None else ("prior_floor",))
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(
                 value, (int, float)
@@ -169,6 +182,7 @@ class TrainingConfig:
                 raise ValueError(
                     f"`{name}` must be a positive number. Received: {value!r}"
                 )
+        self._resolve_plan()
         for name in ("positive_iou", "negative_iou"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(
@@ -192,6 +206,17 @@ class TrainingConfig:
             raise ValueError(
                 "`verbose` must be 'auto', 0, 1 or 2. Received: "
                 f"{self.verbose!r}"
+            )
+
+    def _resolve_plan(self):
+        if self.plan is None:
+            self.plan = "auto" if self.prior_floor is None else "none"
+        _choice(self.plan, PLANS, "plan")
+        if self.plan == "auto" and self.prior_floor is not None:
+            raise ValueError(
+                "`prior_floor` sets the floor of the fixed recipe "
+                "(plan='none'); plan='auto' chooses the floor itself. "
+                f"Received: plan='auto', prior_floor={self.prior_floor!r}"
             )
 
     @property

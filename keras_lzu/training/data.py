@@ -99,6 +99,29 @@ def box_prior(content, floor):
     `floor` relative to its peak."""
     from keras_lzu.data import saliency_prior_from_boxes
 
+    return saliency_prior_from_boxes(training_boxes(content), floor=floor)
+
+
+def warp_plan(content, canvas, output_size, target_size):
+    """`keras_lzu.plan_warp` of the boxes of `content` (as `box_prior`
+    takes them) for `canvas -> output_size`; raises a `ValueError` saying
+    what to do when `output_size` exceeds the canvas."""
+    from keras_lzu.planning import plan_warp
+
+    if output_size[0] > canvas[0] or output_size[1] > canvas[1]:
+        raise ValueError(
+            f"`output_size` {tuple(output_size)} exceeds the training "
+            f"canvas {tuple(canvas)} on a side: plan='auto' (--plan auto) "
+            "plans a budget below the canvas. Use plan='none' (--plan "
+            "none) for the fixed KDE prior, or a smaller output_size."
+        )
+    return plan_warp(training_boxes(content), canvas, output_size,
+                     target_size=target_size, bounding_box_format="rel_xyxy")
+
+
+def training_boxes(content):
+    """The non-crowd boxes of `content` as normalized `xyxy` `(N, 4)`,
+    each by its own image's size, clipped to `[0, 1]`."""
     sizes = {image["id"]: (image["width"], image["height"])
              for image in content["images"]}
     boxes = []
@@ -114,8 +137,7 @@ def box_prior(content, floor):
             "The training file has only crowd annotations: "
             'saliency="prior" needs boxes.'
         )
-    return saliency_prior_from_boxes(np.clip(np.asarray(boxes), 0.0, 1.0),
-                                     floor=floor)
+    return np.clip(np.asarray(boxes), 0.0, 1.0)
 
 
 def steps_per_pass(num_images, batch_size):

@@ -81,7 +81,7 @@ BACKBONES = {
 DEFAULT_BACKBONE = "resnet18"
 
 
-def build_model(config, num_classes, prior=None):
+def build_model(config, num_classes, prior=None, separable=True):
     """The LZU model of a `TrainingConfig`, ready to compile.
 
     Builds the base model (`build_base_model`), checks `config.output_size`
@@ -93,6 +93,8 @@ def build_model(config, num_classes, prior=None):
         num_classes: int, object classes (detection) or classes including
             the background (segmentation).
         prior: the KDE saliency prior, for `saliency="prior"`.
+        separable: bool, the warp of `saliency="prior"`: separable or
+            general (a `keras_lzu.plan_warp` plan's `separable`).
 
     Returns:
         A `keras_lzu.wrap` model.
@@ -104,7 +106,8 @@ def build_model(config, num_classes, prior=None):
         seed=config.seed,
     )
     check_output_size(config.output_size, base)
-    return wrap_for_training(base, config.output_size, config.saliency, prior)
+    return wrap_for_training(base, config.output_size, config.saliency, prior,
+                             separable=separable)
 
 
 def build_base_model(task, library, num_classes, preset=None,
@@ -201,7 +204,8 @@ def check_output_size(output_size, model, argument="output_size"):
     )
 
 
-def wrap_for_training(model, output_size, saliency, prior=None):
+def wrap_for_training(model, output_size, saliency, prior=None,
+                      separable=True):
     """Wraps `model` with LZU for a saliency mode.
 
     Args:
@@ -213,6 +217,7 @@ def wrap_for_training(model, output_size, saliency, prior=None):
             of each image) or `"uniform"` (uniform downsampling, see the
             module docstring).
         prior: 2-D saliency array, needed for `"prior"`.
+        separable: bool, separable (default) or general warp of `"prior"`.
 
     Returns:
         The `keras_lzu.wrap` model.
@@ -223,7 +228,8 @@ def wrap_for_training(model, output_size, saliency, prior=None):
         if prior is None:
             raise ValueError('saliency="prior" needs the `prior` array.')
         wrapped = keras_lzu.wrap(
-            model, output_size, saliency=np.asarray(prior)
+            model, output_size, saliency=np.asarray(prior),
+            separable=separable,
         )
         wrapped.saliency_layer.trainable = False
     elif saliency == "uniform":

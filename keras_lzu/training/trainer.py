@@ -4,7 +4,9 @@ Order of work, so that bad input fails before anything expensive:
 
 1. the datasets are checked (`data.check_datasets`: files, JSON, fields,
    boxes, masks, images) and, for multi-worker training, `TF_CONFIG`;
-2. the distribution strategy is made, then the base model; `output_size`
+2. with `saliency="prior"`, the prior is made (by default planned by
+   `keras_lzu.plan_warp` for the canvas and `output_size`); the
+   distribution strategy is made, then the base model; `output_size`
    is checked against its strides before it is wrapped with LZU;
 3. the model is fitted (Adam, cosine decay), one log line per epoch (a
    progress bar on a terminal); with several replicas, their
@@ -23,6 +25,7 @@ import time
 
 import keras
 
+from keras_lzu.training import config as config_module
 from keras_lzu.training import data
 from keras_lzu.training import distribute
 from keras_lzu.training import models
@@ -82,6 +85,8 @@ class Training:
         strategy: the `tf.distribute` strategy.
         model: the compiled `keras_lzu.wrap` model.
         canvas: `(height, width)` the training images are resized to.
+        plan: the `keras_lzu.plan_warp` plan of `saliency="prior"` with
+            `plan="auto"` (printed by `run()`, in `metrics.json`), or `None`.
         out: the directory this worker writes to.
         is_chief: whether this worker writes `metrics.json` and the export.
     """
@@ -103,15 +108,26 @@ class Training:
         num_classes = len(self.datasets.category_ids)
         if config.task == "segmentation":
             num_classes += 1
-        prior = None
-        if config.saliency == "prior":
-            prior = data.box_prior(self.datasets.train, config.prior_floor)
         self.canvas = data.choose_canvas(self.datasets.train, config.canvas)
+        self.plan = None
+        prior, separable = None, True
+        if config.saliency == "prior" and config.plan == "auto":
+            self.plan = data.warp_plan(
+                self.datasets.train, self.canvas, config.output_size,
+                target_size=_target_size(config),
+            )
+            prior, separable = self.plan.prior, self.plan.separable
+        elif config.saliency == "prior":
+            floor = config.prior_floor
+            if floor is None:
+                floor = config_module.DEFAULT_PRIOR_FLOOR
+            prior = data.box_prior(self.datasets.train, floor)
         self.steps_per_epoch, self.epochs, self.total_steps = _schedule(
             config, self.datasets.num_train_images
         )
         with self.strategy.scope():
-            self.model = models.build_model(config, num_classes, prior)
+            self.model = models.build_model(config, num_classes, prior,
+                                            separable=separable)
             _compile(self.model, config, self.total_steps)
 
     def run(self):
@@ -130,6 +146,8 @@ class Training:
             "replica(s)",
             flush=True,
         )
+        if self.plan is not None:
+            print(self.plan, flush=True)
         history = EpochHistory()
         began = time.perf_counter()
         _fit(self.model, dataset, self.steps_per_epoch, self.epochs,
@@ -149,6 +167,7 @@ class Training:
         metrics = {
             "task": config.task,
             "saliency": config.saliency,
+            "plan": None if self.plan is None else self.plan.summary(),
             "library": config.library,
             "backbone": config.preset or config.backbone,
             "output_size": list(config.output_size),
@@ -194,6 +213,17 @@ class EpochHistory(keras.callbacks.Callback):
             entry[key] = float(value)
         entry["seconds"] = round(time.perf_counter() - self._began, 2)
         self.epochs.append(entry)
+
+
+def _target_size(config):
+    """The plan's target object side, in pixels of the zoomed image: the
+    smallest RetinaNet anchor (`anchor_size` strides of P3, stride 8) for
+    detection, `plan_warp`'s default for segmentation."""
+    from keras_lzu.planning import DEFAULT_TARGET_SIZE
+
+    if config.task == "detection":
+        return config.anchor_size * 8
+    return DEFAULT_TARGET_SIZE
 
 
 def _schedule(config, num_images):

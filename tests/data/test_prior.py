@@ -7,8 +7,9 @@ import tensorflow as tf
 from keras_lzu.data import saliency_prior_from_boxes
 
 
-def brute_force_kde(boxes, grid_shape, bandwidth, floor):
-    """The documented density, one control point and one box at a time."""
+def brute_force_kde(boxes, grid_shape, bandwidth, floor, alpha=0.0):
+    """The documented density, one control point and one box at a time;
+    each bump has height `(sx * sy) ** -alpha`."""
     gh, gw = grid_shape
     density = np.zeros(grid_shape)
     for i in range(gh):
@@ -18,7 +19,7 @@ def brute_force_kde(boxes, grid_shape, bandwidth, floor):
                 sx = max(bandwidth * (x2 - x1), 0.5 / (gw - 1))
                 sy = max(bandwidth * (y2 - y1), 0.5 / (gh - 1))
                 cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-                density[i, j] += math.exp(
+                density[i, j] += (sx * sy) ** -alpha * math.exp(
                     -0.5 * ((x - cx) / sx) ** 2 - 0.5 * ((y - cy) / sy) ** 2
                 )
     return (density / density.max() + floor) / (1 + floor)
@@ -35,6 +36,61 @@ def test_matches_a_brute_force_kernel_density_estimate():
     )
     expected = brute_force_kde(BOXES, (5, 7), bandwidth=0.7, floor=0.05)
     np.testing.assert_allclose(prior, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("box_weight, alpha",
+                         [("height", 0.0), ("mass", 1.0), (0.5, 0.5)])
+def test_box_weight_matches_a_brute_force_weighted_kde(box_weight, alpha):
+    prior = saliency_prior_from_boxes(
+        BOXES, grid_shape=(5, 7), bandwidth=0.7, floor=0.05,
+        box_weight=box_weight,
+    )
+    expected = brute_force_kde(BOXES, (5, 7), 0.7, 0.05, alpha=alpha)
+    np.testing.assert_allclose(prior, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("box_weight", ["height", "mass", 0.5, 2])
+def test_one_box_gives_the_same_prior_whatever_its_weight(box_weight):
+    box = np.array([[0.2, 0.3, 0.5, 0.4]])
+    np.testing.assert_allclose(
+        saliency_prior_from_boxes(box, box_weight=box_weight),
+        saliency_prior_from_boxes(box),
+        rtol=1e-6,
+    )
+
+
+# Two boxes far apart, centred on control points of an 11x11 grid: (0.1,
+# 0.1) and (0.7, 0.7); sigmas 0.5 * size: 0.05 and 0.2 (area ratio 16).
+FAR_APART = np.array([[0.05, 0.05, 0.15, 0.15], [0.5, 0.5, 0.9, 0.9]])
+
+
+def _peaks_above_floor(box_weight, floor=0.1):
+    prior = saliency_prior_from_boxes(
+        FAR_APART, grid_shape=(11, 11), floor=floor, box_weight=box_weight
+    ).astype("float64")
+    density = prior * (1 + floor) - floor  # density / its maximum
+    return density[1, 1], density[7, 7]
+
+
+def test_unit_mass_peaks_in_the_inverse_ratio_of_the_areas():
+    small, large = _peaks_above_floor("mass")
+    # The other box adds at most exp(-9) to each peak.
+    assert small == pytest.approx(1.0, abs=1e-6)
+    assert large == pytest.approx(1 / 16, rel=1e-3)
+
+
+def test_unit_height_peaks_are_equal_and_area_powers_interpolate():
+    small, large = _peaks_above_floor("height")
+    assert large == pytest.approx(small, rel=1e-3)
+    small, large = _peaks_above_floor(0.5)
+    assert large / small == pytest.approx(1 / 4, rel=1e-3)
+
+
+@pytest.mark.parametrize("box_weight", ["area", -1.0, True, float("nan"),
+                                        None, "1"])
+def test_bad_box_weight_raises_naming_it(box_weight):
+    with pytest.raises(ValueError, match="`box_weight` must be"):
+        saliency_prior_from_boxes(BOXES, box_weight=box_weight)
 
 
 def test_single_box_peaks_at_the_control_point_nearest_its_centre():

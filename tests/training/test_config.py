@@ -23,6 +23,9 @@ VALID = dict(task="detection", train_annotations="train.json",
         ({"learning_rate": 0.0}, "`learning_rate` must be a positive number"),
         ({"anchor_size": float("nan")}, "`anchor_size` must be a positive"),
         ({"prior_floor": 0}, "`prior_floor` must be a positive number"),
+        ({"plan": "yes"}, "`plan` must be one of"),
+        ({"plan": "auto", "prior_floor": 0.1},
+         "`prior_floor` sets the floor of the fixed recipe"),
         ({"positive_iou": 1.5}, "`positive_iou` must be a number in (0, 1]"),
         ({"negative_iou": 0}, "`negative_iou` must be a number in (0, 1]"),
         ({"positive_iou": 0.3, "negative_iou": 0.4},
@@ -47,6 +50,13 @@ def test_defaults():
     assert TrainingConfig(**VALID, preset="my_preset").backbone is None
 
 
+def test_plan_is_auto_unless_a_prior_floor_is_given():
+    assert TrainingConfig(**VALID).plan == "auto"
+    assert TrainingConfig(**VALID, prior_floor=0.3).plan == "none"
+    config = TrainingConfig(**VALID, plan="none")
+    assert (config.plan, config.prior_floor) == ("none", None)
+
+
 @pytest.mark.parametrize("changes", [
     {},
     {"val_annotations": "val.json", "val_images": "val", "steps": 300,
@@ -56,6 +66,7 @@ def test_defaults():
      "negative_iou": 0.25, "distribute": "mirrored", "export": True,
      "seed": 3},
     {"preset": "my_preset", "epochs": 3},
+    {"plan": "none"},
 ])
 def test_command_line_parses_back_to_the_same_config(changes):
     from keras_lzu.training import cli

@@ -54,7 +54,12 @@ def test_keras_hub_detector_starts_at_the_prior_probability():
     assert np.median(probabilities) == pytest.approx(0.01, rel=0.2)
 
 
-def test_prior_floor_sets_the_floor_of_the_kde_prior(coco, tmp_path):
+@pytest.mark.parametrize("settings, floor", [
+    ({"prior_floor": 0.3}, 0.3),
+    ({"plan": "none"}, 0.01),
+])
+def test_plan_none_and_prior_floor_give_the_fixed_kde_recipe(
+        coco, tmp_path, settings, floor):
     content = read_json(coco.train)
     sizes = {i["id"]: (i["width"], i["height"]) for i in content["images"]}
     boxes = []
@@ -66,10 +71,22 @@ def test_prior_floor_sets_the_floor_of_the_kde_prior(coco, tmp_path):
     training = Training(TrainingConfig(
         task="detection", train_annotations=coco.train,
         train_images=coco.train_images, output_size=OUTPUT_SIZE,
-        out=str(tmp_path), backbone="tiny", prior_floor=0.3,
+        out=str(tmp_path), backbone="tiny", **settings,
     ))
+    assert training.plan is None
+    assert training.model.saliency_layer.separable
     saliency = np.asarray(training.model.saliency_layer.saliency())[0]
-    expected = saliency_prior_from_boxes(np.array(boxes), floor=0.3)
+    expected = saliency_prior_from_boxes(np.array(boxes), floor=floor)
     np.testing.assert_allclose(saliency, expected, atol=1e-5)
-    default = saliency_prior_from_boxes(np.array(boxes))
-    assert np.abs(saliency - default).max() > 0.01
+    if floor != 0.01:
+        default = saliency_prior_from_boxes(np.array(boxes))
+        assert np.abs(saliency - default).max() > 0.01
+
+
+def test_planned_prior_needs_a_budget_below_the_canvas(coco, tmp_path):
+    with pytest.raises(ValueError, match="--plan none"):
+        Training(TrainingConfig(
+            task="detection", train_annotations=coco.train,
+            train_images=coco.train_images, output_size=(96, 96),
+            out=str(tmp_path), backbone="tiny",
+        ))

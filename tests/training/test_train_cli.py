@@ -11,7 +11,6 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
-from keras_lzu.data import saliency_prior_from_boxes
 from training_helpers import OUTPUT_SIZE
 from training_helpers import coco_args
 from training_helpers import read_json
@@ -114,9 +113,10 @@ def test_one_history_entry_and_log_line_per_epoch(runs):
     assert len(log_lines) == 2, run.stdout
 
 
-def test_prior_is_the_kde_of_the_training_boxes_each_in_its_frame(runs,
-                                                                  coco):
-    model = keras_lzu.load_model(runs("detection-prior").model)
+def test_prior_is_planned_from_the_training_boxes_each_in_its_frame(runs,
+                                                                    coco):
+    run = runs("detection-prior")
+    model = keras_lzu.load_model(run.model)
     content = read_json(coco.train)
     sizes = {i["id"]: (i["width"], i["height"]) for i in content["images"]}
     boxes = []
@@ -125,11 +125,25 @@ def test_prior_is_the_kde_of_the_training_boxes_each_in_its_frame(runs,
         width, height = sizes[annotation["image_id"]]
         boxes.append([x / width, y / height, (x + w) / width,
                       (y + h) / height])
-    expected = saliency_prior_from_boxes(np.array(boxes))
+    # The canvas is the largest training image; --anchor-size 2 makes the
+    # smallest anchor, the plan's target, 16 px.
+    plan = keras_lzu.plan_warp(np.array(boxes), (64, 96), OUTPUT_SIZE,
+                               target_size=16,
+                               bounding_box_format="rel_xyxy")
     assert not model.saliency_layer.trainable
+    assert model.saliency_layer.separable == plan.separable
     np.testing.assert_allclose(
-        np.asarray(model.saliency_layer.saliency())[0], expected, atol=1e-5
+        np.asarray(model.saliency_layer.saliency())[0], plan.prior, atol=1e-5
     )
+    assert run.metrics["plan"] == json_round_trip(plan.summary())
+    assert str(plan) in run.stdout
+    assert "magnification vs uniform" in run.stdout
+
+
+def json_round_trip(value):
+    import json
+
+    return json.loads(json.dumps(value))
 
 
 def test_uniform_zooms_by_bilinear_resizing(runs, coco):
