@@ -364,7 +364,8 @@ def sample_general(images, coordinates):
 def _sample_points(images, xs, ys):
     """`sample_general` with the x and y pixel coordinates apart, each
     `(Bg, H', W')`: four gathers of the flattened image, at indices that
-    differ by constant offsets."""
+    differ by constant offsets, summed with weights made at one channel
+    (fewer passes over the samples than three nested lerps)."""
     dtype = images.dtype
     images = ops.cast(images, "float32")
     in_height, in_width = _spatial_dims(images)
@@ -373,15 +374,16 @@ def _sample_points(images, xs, ys):
     table = ops.reshape(images, (ops.shape(images)[0], -1, images.shape[-1]))
     top_left = y0 * in_width + x0
     bottom_left = top_left + y_step * in_width
-
-    def lerp_x(left):
-        left_values = grids.gather_cells(table, left)
-        right_values = grids.gather_cells(table, left + x_step)
-        return left_values + wx[..., None] * (right_values - left_values)
-
-    top = lerp_x(top_left)
-    bottom = lerp_x(bottom_left)
-    return ops.cast(top + wy[..., None] * (bottom - top), dtype)
+    wx, wy = wx[..., None], wy[..., None]
+    top_right = wx * (1.0 - wy)
+    bottom_right = wx * wy
+    samples = (
+        grids.gather_cells(table, top_left) * (1.0 - wy - top_right)
+        + grids.gather_cells(table, top_left + x_step) * top_right
+        + grids.gather_cells(table, bottom_left) * (wy - bottom_right)
+        + grids.gather_cells(table, bottom_left + x_step) * bottom_right
+    )
+    return ops.cast(samples, dtype)
 
 
 def _taps(coordinates, size):
