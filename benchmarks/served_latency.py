@@ -2,12 +2,10 @@
 exported without LZU, run by TensorFlow alone.
 
 The detector is the KerasHub RetinaNet that `lzu train` builds (built from
-scratch, `--backbone`, default `resnet18`). Untrained, its scores start at
-RetinaNet's prior of 0.01, below the 0.05 threshold, so non-max
-suppression has almost nothing to do: the time the models share is the
-least, and the ratios the largest, that a trained model would give.
-Three SavedModels are written with `keras_lzu.export` (the same
-signatures, input checks and per-image decoding):
+scratch, `--backbone`, default `resnet18`; `tiny` is the smallest, where
+LZU's share of the time is largest), untrained. Three SavedModels are
+written with `keras_lzu.export` (the same signatures, input checks and
+per-image decoding):
 
 * `uniform`: the detector behind a bilinear `tf.image.resize` of the
   `--input` images to `--output`, boxes scaled back to the input frame: the
