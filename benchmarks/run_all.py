@@ -4,8 +4,8 @@ Each benchmark runs in its own Python process (a fresh TensorFlow), in this
 order: `ops_bench`, `served_latency`, `overhead`, `accuracy`,
 `information_check`, `serving_load`. As soon as one ends, its section (the
 machine line of `benchmarks.machine.describe()` beside its figures, the
-command, the wall time) is appended to `benchmarks/runs/<name>.md`, and its line in the
-"Latest `make bench` runs" block of `benchmarks/results.md` (between the
+command, the wall time) is appended to `benchmarks/runs/<name>.md`, and
+its line in the "Latest `make bench` runs" block of `benchmarks/results.md` (between the
 `run_all` markers) is replaced; nothing else in either file changes, so no
 recorded run is ever erased. A benchmark that fails is recorded with its
 output and the others still run; the exit status is 1 if any failed.
