@@ -7,8 +7,9 @@ machine line of `benchmarks.machine.describe()` beside its figures, the
 command, the wall time) is appended to `benchmarks/runs/<name>.md`, and
 its line in the "Latest `make bench` runs" block of
 `benchmarks/results.md` (between the `run_all` markers) is replaced;
-nothing else in either file changes, so no recorded run is ever erased. A benchmark that fails is recorded with its
-output and the others still run; the exit status is 1 if any failed.
+nothing else in either file changes, so no recorded run is ever erased.
+A benchmark that fails is recorded with its output and the others still
+run; the exit status is 1 if any failed.
 
     python -m benchmarks.run_all            # the full runs (hours on 2 CPUs)
     python -m benchmarks.run_all --quick    # short runs (~25 min on 2 CPUs)
