@@ -45,6 +45,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 MODELS = ("uniform", "LZU separable", "LZU general")
 NUM_CLASSES = 3
@@ -92,8 +93,11 @@ class UniformResizeDetector:
             "bounding_box_format": detector.bounding_box_format,
         }
 
+    # Plain TensorFlow calls: autograph has nothing to convert, and its
+    # conversion cache has been seen to hand this method another
+    # function's converted code.
+    @tf.autograph.experimental.do_not_convert
     def infer(self, images):
-        import tensorflow as tf
         from keras import ops
 
         from keras_lzu.models import common
@@ -161,8 +165,6 @@ def serve(saved_model_dir, input_size, batch):
     `time` -> `[ms]` of one call of `serving_default`; `save PATH` -> writes
     the outputs for the test batch to `PATH` (`.npz`); `quit`.
     """
-    import tensorflow as tf
-
     model = tf.saved_model.load(saved_model_dir)
     signature = model.signatures["serving_default"]
     images = tf.constant(test_images(batch, input_size))
