@@ -25,6 +25,7 @@ ADAPTERS = (
     ("keras_hub", "keras_lzu.models.keras_hub_deeplab"),
 )
 GENERIC_ADAPTER = "keras_lzu.models.generic"
+SALIENCY_NAMES = ("fixed", "network", "boxes", "prior+boxes")
 
 SUPPORTED = (
     "keras_cv.models.RetinaNet, keras_cv.models.DeepLabV3Plus, "
@@ -34,7 +35,7 @@ SUPPORTED = (
 
 
 def wrap(model, output_size, saliency="fixed", feature_layers=None,
-         grid_shape=(31, 51), separable=True, **options):
+         grid_shape=(31, 51), separable=True, prior=None, **options):
     """Returns `model` with LZU: zoom before the backbone, unzoom after it.
 
     Args:
@@ -47,11 +48,22 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
         saliency: `"fixed"` (a learnable dataset-wide saliency, uniform at
             first), a 2-D array (a prior such as
             `keras_lzu.saliency_prior_from_boxes` returns, used to initialise
-            the fixed saliency), `"network"`, or a `SaliencyGrid` layer.
+            the fixed saliency), `"network"`, `"boxes"` (a KDE of prior
+            boxes, e.g. the previous frame's detections, over a uniform
+            floor), `"prior+boxes"` (the same KDE over the learnable fixed
+            saliency initialised from `prior`: FOVEA's combined saliency,
+            see `SaliencyGrid`), or a `SaliencyGrid` layer. With
+            `"boxes"` and `"prior+boxes"` (detectors only) the wrapped
+            model's inputs are `{"images": (B, H, W, 3), "prior_boxes":
+            (B, N, 4)}`: pixel boxes of the images' frame in the detector's
+            `bounding_box_format`, padded with rows of -1 (see
+            `keras_lzu.models.prior_boxes`).
         feature_layers: names of layers of a functional model whose outputs
             (2-D feature maps) are unzoomed; selects the generic adapter.
         grid_shape: `(gh, gw)` control points of the grid.
         separable: bool, separable warp (fast) or general warp.
+        prior: optional 2-D non-negative array, the initial fixed saliency
+            of `saliency="fixed"` or `"prior+boxes"` (uniform when `None`).
         **options: adapter-specific options.
 
     Returns:
@@ -62,7 +74,9 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
         TypeError: if the model belongs to no supported family.
     """
     output_size = validation.size_pair(output_size, "output_size")
-    saliency_layer = make_saliency_layer(saliency, grid_shape, separable)
+    saliency_layer = make_saliency_layer(
+        saliency, grid_shape, separable, prior
+    )
     if feature_layers is not None:
         adapter = importlib.import_module(GENERIC_ADAPTER)
         return adapter.wrap(
@@ -91,22 +105,35 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
     )
 
 
-def make_saliency_layer(saliency, grid_shape=(31, 51), separable=True):
-    """The `SaliencyGrid` that `wrap` uses for its `saliency` argument."""
+def make_saliency_layer(saliency, grid_shape=(31, 51), separable=True,
+                        prior=None):
+    """The `SaliencyGrid` that `wrap` uses for its `saliency` and `prior`
+    arguments."""
     if isinstance(saliency, SaliencyGrid):
-        return saliency
-    if isinstance(saliency, str):
-        if saliency not in ("fixed", "network"):
+        if prior is not None:
             raise ValueError(
-                '`saliency` must be "fixed", "network", a 2-D prior array or '
-                f"a SaliencyGrid layer. Received: saliency={saliency!r}"
+                "`prior` cannot be combined with a SaliencyGrid layer as "
+                "`saliency`: give the layer its own `prior`."
             )
-        return SaliencyGrid(
-            mode=saliency, grid_shape=grid_shape, separable=separable,
-            name="saliency_grid",
+        return saliency
+    if not isinstance(saliency, str):
+        if prior is not None:
+            raise ValueError(
+                "Pass the prior either as `saliency` (a 2-D array) or as "
+                "`prior`, not both."
+            )
+        saliency, prior = "fixed", np.asarray(saliency)
+    if saliency not in SALIENCY_NAMES:
+        raise ValueError(
+            f"`saliency` must be one of {SALIENCY_NAMES}, a 2-D prior array "
+            f"or a SaliencyGrid layer. Received: saliency={saliency!r}"
         )
-    prior = np.asarray(saliency)
+    if prior is not None and saliency not in ("fixed", "prior+boxes"):
+        raise ValueError(
+            "`prior` initialises the saliency of saliency='fixed' or "
+            f"'prior+boxes'; saliency={saliency!r} has none."
+        )
     return SaliencyGrid(
-        mode="fixed", grid_shape=grid_shape, separable=separable,
+        mode=saliency, grid_shape=grid_shape, separable=separable,
         prior=prior, name="saliency_grid",
     )

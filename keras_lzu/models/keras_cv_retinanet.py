@@ -123,11 +123,13 @@ if RetinaNet is not None:
             retinanet: the KerasCV `RetinaNet` to wrap.
             output_size: `(height, width)` of the zoomed images, multiples of
                 32.
-            saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            saliency: a `SaliencyGrid`.
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
-            images: `(B, H, W, 3)` images of any size.
+            images: `{"images": (B, H, W, 3)}` images of any size; with box
+                saliency (`"boxes"`, `"prior+boxes"`) also `"prior_boxes":
+                (B, N, 4)`, as `keras_lzu.models.prior_boxes` describes.
 
         Returns:
             `{"box": (B, A, 4), "classification": (B, A, num_classes)}` for
@@ -142,7 +144,8 @@ if RetinaNet is not None:
                 output_size, STRIDE_MULTIPLE, "RetinaNet"
             )
             graph = common.lzu_graph(
-                retinanet, output_size, saliency, [retinanet.feature_pyramid]
+                retinanet, output_size, saliency, [retinanet.feature_pyramid],
+                bounding_box_format=retinanet.bounding_box_format,
             )
             kwargs.setdefault("name", f"lzu_{retinanet.name}")
             super(RetinaNet, self).__init__(
@@ -178,8 +181,10 @@ if RetinaNet is not None:
             """
             return self._decode(predictions, common.images_of(images))[0]
 
-        def infer_outputs(self, images):
-            decoded, boxes = self._decode(self.call_on_images(images), images)
+        def infer_outputs(self, images, prior_boxes=None):
+            decoded, boxes = self._decode(
+                self.call_on_images(images, prior_boxes), images
+            )
             return common.detection_outputs(
                 boxes,
                 decoded["confidence"],

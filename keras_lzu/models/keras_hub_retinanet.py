@@ -88,11 +88,14 @@ def detector_class():
             detector: the `RetinaNetObjectDetector` to wrap.
             output_size: `(height, width)` of the zoomed images, multiples
                 of `2**backbone.max_level`.
-            saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            saliency: a `SaliencyGrid`.
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
-            images: `(B, H, W, 3)` preprocessed images of any size.
+            images: `(B, H, W, 3)` preprocessed images of any size; with
+                box saliency (`"boxes"`, `"prior+boxes"`) the dict
+                `{"images": images, "prior_boxes": (B, N, 4)}`, prior boxes
+                as `keras_lzu.models.prior_boxes` describes.
 
         Returns:
             `{"bbox_regression": (B, A, 4), "cls_logits": (B, A,
@@ -112,7 +115,8 @@ def detector_class():
                 detector.backbone, output_size, "RetinaNetObjectDetector"
             )
             graph = common.lzu_graph(
-                detector, output_size, saliency, [detector.backbone]
+                detector, output_size, saliency, [detector.backbone],
+                bounding_box_format=detector.bounding_box_format,
             )
             kwargs.setdefault("name", f"lzu_{detector.name}")
             super(RetinaNetObjectDetector, self).__init__(
@@ -166,7 +170,7 @@ def detector_class():
             """
             return self._decode(predictions, common.images_of(data))[0]
 
-        def infer_outputs(self, images):
+        def infer_outputs(self, images, prior_boxes=None):
             images = keras_hub_common.rescale_images(self.preprocessor, images)
 
             # KerasHub's non-max suppression needs a static batch size, which
@@ -182,7 +186,21 @@ def detector_class():
                 )
                 return {key: value[0] for key, value in outputs.items()}
 
-            return ops.map(decode_one, self.call_on_images(images))
+            return ops.map(
+                decode_one, self.call_on_images(images, prior_boxes)
+            )
+
+        def preprocess_samples(self, x, y=None, sample_weight=None):
+            # The preprocessor rescales images; prior boxes pass unchanged
+            # (it no longer resizes, so boxes keep their frame).
+            if not isinstance(x, dict):
+                return super().preprocess_samples(x, y, sample_weight)
+            images, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+                super().preprocess_samples(x["images"], y, sample_weight)
+            )
+            return keras.utils.pack_x_y_sample_weight(
+                {**x, "images": images}, y, sample_weight
+            )
 
         def _decode(self, predictions, images):
             """Decoded predictions and their pixel `xyxy` boxes (caller)."""
