@@ -237,10 +237,27 @@ def upsample_grid(grid, size):
      [0.4375 0.5   ]
      [0.8125 0.5   ]]
     """
+    return ops.stack(upsample_grid_axes(grid, size), axis=-1)
+
+
+def upsample_grid_axes(grid, size):
+    """`upsample_grid` with the x and y coordinates apart.
+
+    Args:
+        grid: `(Bg, gh, gw, 2)` grid.
+        size: `(H, W)`, the pixels to evaluate the grid at.
+
+    Returns:
+        `(xs, ys)`, each `(Bg, H, W)`.
+    """
     grid = ops.cast(grid, "float32")
     height, width = size
-    rows = _resample_axis(grid, grid.shape[1], height, axis=1)
-    return _resample_axis(rows, grid.shape[2], width, axis=2)
+    # Channels first, and the columns resampled before the rows: the pass
+    # at full size then moves whole rows.
+    planes = ops.transpose(grid, (0, 3, 1, 2))
+    columns = _resample_axis(planes, grid.shape[2], width, axis=3)
+    full = _resample_axis(columns, grid.shape[1], height, axis=2)
+    return full[:, 0], full[:, 1]
 
 
 def interpolate_knots(knots, size):
