@@ -33,6 +33,7 @@ from keras_lzu.layers import SaliencyGrid
 from keras_lzu.layers import UnzoomLayer
 from keras_lzu.layers import ZoomLayer
 from keras_lzu.layers.saliency_grid import BOX_MODES
+from keras_lzu.models import antialiasing
 from keras_lzu.models import prior_boxes as prior_boxes_lib
 from keras_lzu.models import saving
 from keras_lzu.ops import validation
@@ -246,7 +247,7 @@ def scale_boxes(boxes, from_size, to_size, valid=None):
 
 
 def lzu_graph(model, output_size, saliency_layer, feature_layers,
-              bounding_box_format=None):
+              bounding_box_format=None, antialias=False):
     """Rebuilds a functional model with a zoom before it and unzooms inside.
 
     The image input is replaced by an input of any height and width; a
@@ -266,6 +267,9 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers,
         bounding_box_format: the format of a detector's boxes, which its
             prior boxes share; `None` for other models, which cannot take
             box saliency.
+        antialias: a checked `antialias` choice of `wrap()` (see
+            `keras_lzu.models.antialiasing`): which of the zoom and the
+            unzooms average over footprints.
 
     Returns:
         An `LZUGraph` of the new tensors.
@@ -297,13 +301,17 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers,
     inputs, grid = _saliency_grid(
         model, images, saliency_layer, bounding_box_format
     )
-    zoomed = ZoomLayer(output_size, separable=separable, name="lzu_zoom")(
-        [images, grid]
-    )
+    zoomed = ZoomLayer(
+        output_size, separable=separable,
+        antialias=antialiasing.zoom_averages(antialias),
+        name=antialiasing.ZOOM_LAYER_NAME,
+    )([images, grid])
     inverse = InvertGrid(separable=separable, name="lzu_invert_grid")(grid)
     unzooms = {
         id(layer): UnzoomLayer(
-            separable=separable, name=f"lzu_unzoom_{layer.name}"
+            separable=separable,
+            antialias=antialiasing.unzoom_averages(antialias),
+            name=f"{antialiasing.UNZOOM_LAYER_PREFIX}{layer.name}",
         )
         for layer in targets
     }
@@ -522,8 +530,9 @@ class LZUModelMixin(saving.AtomicSaveMixin):
     """The interface every model returned by `keras_lzu.wrap()` has.
 
     Subclasses (mixed in before their Keras model class) set, in
-    `__init__`, `self.output_size`, `self.saliency_layer` and
-    `self.lzu_task`, and implement `infer_outputs(images)`. Their
+    `__init__`, `self.output_size`, `self.saliency_layer`,
+    `self.antialias` and `self.lzu_task`, and implement
+    `infer_outputs(images)`. Their
     `get_config` checks that the config rebuilds the model
     (`saving.check_config_rebuilds`), and `save` writes atomically.
 
@@ -535,9 +544,12 @@ class LZUModelMixin(saving.AtomicSaveMixin):
     Attributes:
         output_size: `(height, width)` of the zoomed images.
         saliency_layer: the `SaliencyGrid` making the warp.
+        antialias: `False`, `True`, `"zoom"` or `"unzoom"`: which side
+            averages over footprints (`keras_lzu.set_antialias` changes it).
         lzu_metadata: dict with `"task"` (`"detection"` or
-            `"segmentation"`), `"output_size"` `[h, w]`, `"num_classes"`
-            and `"bounding_box_format"` (`None` for segmentation).
+            `"segmentation"`), `"output_size"` `[h, w]`, `"num_classes"`,
+            `"bounding_box_format"` (`None` for segmentation) and
+            `"antialias"`.
     """
 
     @property
@@ -547,6 +559,7 @@ class LZUModelMixin(saving.AtomicSaveMixin):
             "output_size": list(self.output_size),
             "num_classes": getattr(self, "num_classes", None),
             "bounding_box_format": getattr(self, "bounding_box_format", None),
+            "antialias": self.antialias,
         }
 
     def infer(self, images, prior_boxes=None):
@@ -678,6 +691,7 @@ class LZUModelMixin(saving.AtomicSaveMixin):
             "saliency": keras.saving.serialize_keras_object(
                 self.saliency_layer
             ),
+            "antialias": self.antialias,
         }
 
 
@@ -685,9 +699,9 @@ class WrappedTaskMixin(LZUModelMixin):
     """`LZUModelMixin` for wrappers that subclass the task they wrap.
 
     The wrapper's `__init__` takes the wrapped task model first, then
-    `output_size` and `saliency`. Its config nests the wrapped model's own
-    config (`wrapped_config()`) under `wrapped_config_key`, so loading
-    rebuilds the task first and wraps it again.
+    `output_size`, `saliency` and `antialias`. Its config nests the wrapped
+    model's own config (`wrapped_config()`) under `wrapped_config_key`, so
+    loading rebuilds the task first and wraps it again.
 
     Attributes:
         wrapped_class: the Keras class that rebuilds the wrapped task model
@@ -720,6 +734,7 @@ class WrappedTaskMixin(LZUModelMixin):
         if isinstance(wrapped, dict):
             wrapped = cls.wrapped_class.from_config(wrapped)
         saliency = deserialize_saliency(config.pop("saliency"))
+        config.setdefault("antialias", antialiasing.SAVED_WITHOUT_OPTION)
         return cls(wrapped, saliency=saliency, **config)
 
 

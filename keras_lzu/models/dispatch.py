@@ -2,8 +2,9 @@
 
 Each adapter module exposes `matches(model) -> bool` and `WRAPPER_NAME`, the
 name of its registered wrapper class, built as
-`wrapper_class(model, output_size, saliency_layer)`; the generic adapter also
-has `wrap(model, output_size, saliency_layer, feature_layers, **options)`. Adapters are
+`wrapper_class(model, output_size, saliency_layer, antialias=...)`; the
+generic adapter also has `wrap(model, output_size, saliency_layer,
+feature_layers, **options)`. Adapters are
 imported only for models of their library, so wrapping a KerasHub model never
 imports KerasCV and `import keras_lzu` imports neither (`load_model`, in
 `keras_lzu.models.saving`, imports those a saved file needs).
@@ -14,6 +15,7 @@ import importlib
 import numpy as np
 
 from keras_lzu.layers import SaliencyGrid
+from keras_lzu.models import antialiasing
 from keras_lzu.ops import validation
 
 # (library, adapter module); the generic functional adapter is chosen
@@ -35,7 +37,8 @@ SUPPORTED = (
 
 
 def wrap(model, output_size, saliency="fixed", feature_layers=None,
-         grid_shape=(31, 51), separable=True, prior=None, **options):
+         grid_shape=(31, 51), separable=True, prior=None, antialias=None,
+         **options):
     """Returns `model` with LZU: zoom before the backbone, unzoom after it.
 
     Args:
@@ -64,6 +67,16 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
         separable: bool, separable warp (fast) or general warp.
         prior: optional 2-D non-negative array, the initial fixed saliency
             of `saliency="fixed"` or `"prior+boxes"` (uniform when `None`).
+        antialias: which resampling averages over each output pixel's
+            footprint (the cell it covers, mapped through the warp) instead
+            of taking one bilinear sample: `False` (neither), `True` (the
+            zoom where the warp shrinks the image, and the unzooms where
+            the zoom had magnified), `"zoom"` or `"unzoom"` (that side
+            only). Where a map magnifies, averaging equals bilinear
+            sampling. `None` (default) means
+            `keras_lzu.models.DEFAULT_ANTIALIAS` (`False`). Saved with the
+            model and used by its SavedModel export;
+            `keras_lzu.set_antialias` switches it on a trained model.
         **options: adapter-specific options.
 
     Returns:
@@ -72,8 +85,10 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
 
     Raises:
         TypeError: if the model belongs to no supported family.
+        ValueError: for a bad `output_size`, `saliency` or `antialias`.
     """
     output_size = validation.size_pair(output_size, "output_size")
+    antialias = antialiasing.check_antialias(antialias)
     saliency_layer = make_saliency_layer(
         saliency, grid_shape, separable, prior
     )
@@ -81,7 +96,7 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
         adapter = importlib.import_module(GENERIC_ADAPTER)
         return adapter.wrap(
             model, output_size, saliency_layer,
-            feature_layers=feature_layers, **options,
+            feature_layers=feature_layers, antialias=antialias, **options,
         )
     libraries = {cls.__module__.split(".")[0] for cls in type(model).__mro__}
     for library, name in ADAPTERS:
@@ -92,11 +107,14 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
             if options:
                 raise TypeError(
                     f"keras_lzu.wrap() of a {type(model).__name__} takes no "
-                    "options beyond output_size, saliency, grid_shape and "
-                    f"separable. Received: {sorted(options)}"
+                    "options beyond output_size, saliency, grid_shape, "
+                    "separable, prior and antialias. Received: "
+                    f"{sorted(options)}"
                 )
             wrapper_class = getattr(adapter, adapter.WRAPPER_NAME)
-            return wrapper_class(model, output_size, saliency_layer)
+            return wrapper_class(
+                model, output_size, saliency_layer, antialias=antialias
+            )
     raise TypeError(
         f"keras_lzu.wrap() does not support {type(model).__name__}. "
         f"Supported families: {SUPPORTED}. For any other functional model "

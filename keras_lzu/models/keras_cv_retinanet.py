@@ -14,6 +14,7 @@ own config does.
 import keras
 from keras import ops
 
+from keras_lzu.models import antialiasing
 from keras_lzu.models import common
 from keras_lzu.models import saving
 
@@ -124,6 +125,10 @@ if RetinaNet is not None:
             output_size: `(height, width)` of the zoomed images, multiples of
                 32.
             saliency: a `SaliencyGrid`.
+            antialias: `False` (default, `keras_lzu.models.DEFAULT_ANTIALIAS`
+                when `None`), `True`, `"zoom"` or `"unzoom"`: which of the
+                zoom and the unzooms average over each output pixel's
+                footprint instead of point-sampling.
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
@@ -139,13 +144,16 @@ if RetinaNet is not None:
         wrapped_class = SerializableRetinaNet
         wrapped_config_key = "retinanet"
 
-        def __init__(self, retinanet, output_size, saliency, **kwargs):
+        def __init__(self, retinanet, output_size, saliency, antialias=None,
+                     **kwargs):
+            antialias = antialiasing.check_antialias(antialias)
             output_size = common.check_output_size(
                 output_size, STRIDE_MULTIPLE, "RetinaNet"
             )
             graph = common.lzu_graph(
                 retinanet, output_size, saliency, [retinanet.feature_pyramid],
                 bounding_box_format=retinanet.bounding_box_format,
+                antialias=antialias,
             )
             kwargs.setdefault("name", f"lzu_{retinanet.name}")
             super(RetinaNet, self).__init__(
@@ -163,6 +171,7 @@ if RetinaNet is not None:
             self.box_head = retinanet.box_head
             self.output_size = output_size
             self.saliency_layer = saliency
+            self.antialias = antialias
             self.lzu_task = "detection"
 
         def wrapped_config(self):

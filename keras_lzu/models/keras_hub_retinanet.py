@@ -16,6 +16,7 @@ import functools
 import keras
 from keras import ops
 
+from keras_lzu.models import antialiasing
 from keras_lzu.models import common
 from keras_lzu.models import keras_hub_common
 
@@ -89,6 +90,10 @@ def detector_class():
             output_size: `(height, width)` of the zoomed images, multiples
                 of `2**backbone.max_level`.
             saliency: a `SaliencyGrid`.
+            antialias: `False` (default, `keras_lzu.models.DEFAULT_ANTIALIAS`
+                when `None`), `True`, `"zoom"` or `"unzoom"`: which of the
+                zoom and the unzooms average over each output pixel's
+                footprint instead of point-sampling.
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
@@ -105,7 +110,9 @@ def detector_class():
         wrapped_class = RetinaNetObjectDetector
         wrapped_config_key = "detector"
 
-        def __init__(self, detector, output_size, saliency, **kwargs):
+        def __init__(self, detector, output_size, saliency, antialias=None,
+                     **kwargs):
+            antialias = antialiasing.check_antialias(antialias)
             output_size = common.check_output_size(
                 output_size,
                 stride_multiple(detector.backbone),
@@ -117,6 +124,7 @@ def detector_class():
             graph = common.lzu_graph(
                 detector, output_size, saliency, [detector.backbone],
                 bounding_box_format=detector.bounding_box_format,
+                antialias=antialias,
             )
             kwargs.setdefault("name", f"lzu_{detector.name}")
             super(RetinaNetObjectDetector, self).__init__(
@@ -144,6 +152,7 @@ def detector_class():
             )
             self.output_size = output_size
             self.saliency_layer = saliency
+            self.antialias = antialias
             self.lzu_task = "detection"
             self.compile()
 

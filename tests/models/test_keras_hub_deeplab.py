@@ -15,8 +15,10 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
+from keras_lzu.models import DEFAULT_ANTIALIAS
 from keras_lzu.models import keras_hub_deeplab
 from tests.models import keras_hub_builders
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -47,7 +49,7 @@ def images():
 
 
 def reference_scores(segmenter, images):
-    scores = segmenter(tf.image.resize(images, OUTPUT_SIZE), training=False)
+    scores = segmenter(uniform_zoom(images, OUTPUT_SIZE), training=False)
     return tf.image.resize(scores, images.shape[1:3]).numpy()
 
 
@@ -66,6 +68,7 @@ def test_wrap_returns_a_deeplab_segmenter(segmenter, wrapped):
         "output_size": [64, 64],
         "num_classes": NUM_CLASSES,
         "bounding_box_format": None,
+        "antialias": DEFAULT_ANTIALIAS,
     }
 
 

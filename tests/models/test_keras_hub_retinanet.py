@@ -15,8 +15,10 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
+from keras_lzu.models import DEFAULT_ANTIALIAS
 from keras_lzu.models import keras_hub_retinanet
 from tests.models import keras_hub_builders
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -48,7 +50,7 @@ def images():
 
 
 def resized(images):
-    return tf.image.resize(images, OUTPUT_SIZE).numpy()
+    return uniform_zoom(images, OUTPUT_SIZE)
 
 
 def labels():
@@ -71,6 +73,7 @@ def test_wrap_returns_a_retinanet_object_detector(detector, wrapped):
         "output_size": [64, 64],
         "num_classes": 3,
         "bounding_box_format": "xyxy",
+        "antialias": DEFAULT_ANTIALIAS,
     }
 
 
