@@ -31,7 +31,7 @@ batches, and `grid / forward` its ratio to the forward time of the same
 model in the same run.
 
     python -m benchmarks.video [--scales 0.25 0.5] [--seeds 0 1] \\
-        [--steps 300] [--markdown benchmarks/runs/video.md]
+        [--steps 500] [--markdown benchmarks/runs/video.md]
 """
 
 import argparse
@@ -71,7 +71,9 @@ def parse_args(argv=None):
                         default=[0.25, 0.5],
                         help="input side as a fraction of the canvas side")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=500,
+                        help="training steps of each detector (at 200 "
+                             "none learns this data)")
     parser.add_argument("--canvas", type=int, nargs=2, default=(256, 384),
                         metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--far-object-size", type=float, nargs=2,
