@@ -31,6 +31,7 @@ import re
 import shutil
 import tempfile
 
+import keras
 import tensorflow as tf
 
 from keras_lzu.ops import validation
@@ -77,6 +78,9 @@ def export(model, export_dir, version=None,
         The path of the written version directory, `export_dir/<version>`.
 
     Raises:
+        RuntimeError: if Keras runs on another backend than TensorFlow
+            (a SavedModel holds TensorFlow graphs; the JAX and PyTorch
+            backends train and predict, but do not export).
         ValueError: if `version` is not a positive integer, if
             `max_image_size` is not two positive integers, or if `model`
             lacks `infer` / `lzu_metadata` or has an unknown task.
@@ -90,6 +94,7 @@ def export(model, export_dir, version=None,
     # tensorflow_model_server --model_name=lzu --model_base_path=/models/lzu
     ```
     """
+    check_tensorflow_backend()
     metadata = _model_metadata(model)
     max_image_size = validation.size_pair(max_image_size, "max_image_size")
     export_dir = os.path.abspath(os.fspath(export_dir))
@@ -138,6 +143,20 @@ def export(model, export_dir, version=None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def check_tensorflow_backend():
+    """Raises a `RuntimeError` naming the backend unless Keras runs on
+    TensorFlow: only its models trace into a SavedModel's graphs."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            "keras_lzu.export() writes a TensorFlow SavedModel, which needs "
+            "Keras's TensorFlow backend; Keras runs on the "
+            f"{backend!r} backend. Train on any backend, save the model "
+            "(`model.save('model.keras')`) and export it in a process with "
+            "KERAS_BACKEND=tensorflow (`lzu export --model model.keras`)."
+        )
 
 
 def next_version(export_dir):

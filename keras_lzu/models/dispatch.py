@@ -23,13 +23,15 @@ ADAPTERS = (
     ("keras_cv", "keras_lzu.models.keras_cv_deeplab"),
     ("keras_hub", "keras_lzu.models.keras_hub_retinanet"),
     ("keras_hub", "keras_lzu.models.keras_hub_deeplab"),
+    ("keras_hub", "keras_lzu.models.keras_hub_segformer"),
 )
 GENERIC_ADAPTER = "keras_lzu.models.generic"
 
 SUPPORTED = (
     "keras_cv.models.RetinaNet, keras_cv.models.DeepLabV3Plus, "
     "keras_hub.models.RetinaNetObjectDetector, "
-    "keras_hub.models.DeepLabV3ImageSegmenter"
+    "keras_hub.models.DeepLabV3ImageSegmenter, "
+    "keras_hub.models.SegFormerImageSegmenter"
 )
 
 
@@ -39,7 +41,8 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
 
     Args:
         model: a KerasCV `RetinaNet` or `DeepLabV3Plus`, a KerasHub
-            `RetinaNetObjectDetector` or `DeepLabV3ImageSegmenter`, or any
+            `RetinaNetObjectDetector`, `DeepLabV3ImageSegmenter` or
+            `SegFormerImageSegmenter`, or any
             functional model with an image input when `feature_layers` is
             given.
         output_size: `(height, width)` of the zoomed image the backbone sees
