@@ -219,7 +219,12 @@ class _ServingModule(tf.Module):
 
     def __init__(self, model, metadata, max_image_size, asset_path):
         super().__init__(name="lzu_serving")
-        self._model = model
+        # A bound method, which tf.Module does not track: tracking the Keras
+        # model would make the SavedModel traverse its nested models and
+        # trace each one's default signature on images of unknown size,
+        # which fails for models that only run at a static size (the
+        # backbone of a KerasHub DeepLabV3).
+        self._model_infer = model.infer
         self._task = metadata["task"]
         self._max_height, self._max_width = max_image_size
         # Track the variables themselves rather than the Keras object, so the
@@ -300,7 +305,7 @@ class _ServingModule(tf.Module):
                 for key, value in self._metadata_tensors.items()}
 
     def _infer(self, images):
-        outputs = self._model.infer(images)
+        outputs = self._model_infer(images)
         if not isinstance(outputs, dict):
             raise TypeError(
                 "model.infer() must return a dict of tensors, got "

@@ -55,6 +55,18 @@ def pair(cache, family):
     return cached(cache, ("pair", family.name), make)
 
 
+def without_names(config):
+    """`config` without the layer names Keras numbers per process."""
+    if isinstance(config, dict):
+        return {
+            key: without_names(value) for key, value in config.items()
+            if key != "name"
+        }
+    if isinstance(config, (list, tuple)):
+        return [without_names(value) for value in config]
+    return config
+
+
 def train(family):
     """A freshly built model, wrapped and fit on tf.data; its history and
     the saliency before training."""
@@ -147,7 +159,9 @@ def test_keras_file_round_trip_gives_identical_outputs(
     reloaded = keras_lzu.load_model(path)
     assert type(reloaded) is type(model)
     # Settings the weights do not carry (RetinaNet's class prior) survive.
-    assert reloaded.wrapped_config() == model.wrapped_config()
+    assert without_names(reloaded.wrapped_config()) == without_names(
+        model.wrapped_config()
+    )
     assert reloaded.lzu_metadata == model.lzu_metadata
     x = family_checks.images(seed=3)
     keras.tree.map_structure(
@@ -173,11 +187,21 @@ def served(cache, tmp_path_factory):
     for family in FAMILIES:
         model = cached(cache, ("trained", family.name), lambda: train(family))
         paths[family.name] = keras_lzu.export(model[0], root / family.name)
+    # `import tensorflow` imports Keras itself; loading and serving must
+    # import nothing more of it, and keras_lzu / KerasHub not at all.
     script = textwrap.dedent(
         """
-        import json, sys
+        import importlib.abc, json, sys
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("keras_lzu", "keras_hub"):
+                    raise ImportError(f"{name} must not be needed")
+
+        sys.meta_path.insert(0, Block())
         import numpy as np
         import tensorflow as tf
+        baseline = set(sys.modules)
 
         paths = json.loads(sys.argv[1])
         images = tf.constant(np.load(sys.argv[2]))
@@ -186,8 +210,8 @@ def served(cache, tmp_path_factory):
             outputs = serve(images=images)
             np.savez(f"{sys.argv[3]}/{name}.npz",
                      **{k: v.numpy() for k, v in outputs.items()})
-        for module in ("keras", "keras_lzu", "keras_hub"):
-            assert module not in sys.modules, module
+        added = {m.split(".")[0] for m in set(sys.modules) - baseline}
+        assert not added & {"keras", "keras_lzu", "keras_hub"}, added
         """
     )
     subprocess.run(
@@ -236,6 +260,8 @@ def test_output_size_that_the_strides_refuse_is_named(family, pair):
 
 @per_family
 def test_images_with_another_channel_count_are_rejected(family, pair):
+    # After a predict on other images, Keras retraces with unknown shapes.
+    pair[1].predict(family_checks.images(), verbose=0)
     wrong = np.zeros((1, *IMAGE_SIZE, 1), "float32")
     with pytest.raises(ValueError, match="must have 3 channels"):
         pair[1](wrong)
