@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "wrap": ("keras_lzu.models", "wrap"),
     "load_model": ("keras_lzu.models", "load_model"),
+    "set_antialias": ("keras_lzu.models", "set_antialias"),
     "export": ("keras_lzu.saved_model_export", "export"),
     "saliency_prior_from_boxes": ("keras_lzu.data", "saliency_prior_from_boxes"),
     "plan_warp": ("keras_lzu.planning", "plan_warp"),

@@ -3,7 +3,7 @@
 `export()` writes a model made by `keras_lzu.wrap()` (anything with an
 `infer(images)` method and an `lzu_metadata` dict) in TF Serving's layout,
 `export_dir/<version>/saved_model.pb` + `variables/` + `assets/`, with three
-signatures:
+signatures (four for a detector wrapped with box saliency):
 
 - `serving_default`: `images` uint8 `[batch, height, width, 3]` -> the
   outputs of `model.infer` (detection: `boxes` float32 `[batch, N, 4]` pixel
@@ -16,6 +16,13 @@ signatures:
   are zero-padded to the largest `N` of the batch; segmentation masks of
   different sizes cannot be stacked, so a segmentation request whose images
   differ in size fails with `INVALID_ARGUMENT` (send one image per request).
+- `serving_with_boxes` (only for a model whose `takes_prior_boxes` is true:
+  `keras_lzu.wrap(detector, ..., saliency="boxes" | "prior+boxes")`):
+  `images` uint8 `[batch, height, width, 3]` and `prior_boxes` float32
+  `[batch, N, 4]` (N >= 1), pixel xyxy boxes in the images' frame (e.g. the
+  `boxes` of the previous frame's response), padded with rows of -1 -> the
+  outputs of `serving_default`. `serving_default` and `predict_encoded` of
+  such a model use padding only: the fixed prior's (or the uniform) grid.
 - `metadata`: no input -> `task`, `bounding_box_format`, `keras_lzu_version`,
   `lzu_metadata_json` (strings), `output_size` int32 `[2]` and `num_classes`
   int32 scalar (`-1` where unknown). The same dict is written to
@@ -37,6 +44,7 @@ import tensorflow as tf
 from keras_lzu.ops import validation
 
 SERVING_DEFAULT = "serving_default"
+SERVING_WITH_BOXES = "serving_with_boxes"
 PREDICT_ENCODED = "predict_encoded"
 METADATA = "metadata"
 METADATA_ASSET = "lzu_metadata.json"
@@ -123,14 +131,14 @@ def export(model, export_dir, version=None,
             module = _ServingModule(model, metadata, max_image_size,
                                     asset_path)
             saved_dir = os.path.join(staging, "model")
-            tf.saved_model.save(
-                module, saved_dir,
-                signatures={
-                    SERVING_DEFAULT: module.serve_images,
-                    PREDICT_ENCODED: module.serve_encoded,
-                    METADATA: module.serve_metadata,
-                },
-            )
+            signatures = {
+                SERVING_DEFAULT: module.serve_images,
+                PREDICT_ENCODED: module.serve_encoded,
+                METADATA: module.serve_metadata,
+            }
+            if module.serve_with_boxes is not None:
+                signatures[SERVING_WITH_BOXES] = module.serve_with_boxes
+            tf.saved_model.save(module, saved_dir, signatures=signatures)
         try:
             os.rename(saved_dir, target)
         except OSError as error:
@@ -215,7 +223,7 @@ def _package_version():
 
 
 class _ServingModule(tf.Module):
-    """Holds the model's variables and the three signature functions."""
+    """Holds the model's variables and the signature functions."""
 
     def __init__(self, model, metadata, max_image_size, asset_path):
         super().__init__(name="lzu_serving")
@@ -248,6 +256,28 @@ class _ServingModule(tf.Module):
         )
         self.serve_metadata = tf.function(self._serve_metadata,
                                           input_signature=[])
+        self._takes_prior_boxes = bool(
+            getattr(model, "takes_prior_boxes", False)
+        )
+        model_inputs = [tf.TensorSpec([None, None, None, 3], tf.float32)]
+        if self._takes_prior_boxes:
+            model_inputs.append(tf.TensorSpec([None, None, 4], tf.float32))
+        # Traced once and called by every signature, so the SavedModel holds
+        # one copy of the model's graph (tracing it is most of the export).
+        self._run_model = tf.function(
+            self._model_outputs, input_signature=model_inputs
+        )
+        self.serve_with_boxes = None
+        if self._takes_prior_boxes:
+            self.serve_with_boxes = tf.function(
+                self._serve_with_boxes,
+                input_signature=[
+                    tf.TensorSpec([None, None, None, 3], tf.uint8,
+                                  name="images"),
+                    tf.TensorSpec([None, None, 4], tf.float32,
+                                  name="prior_boxes"),
+                ],
+            )
 
     def _serve_images(self, images):
         with tf.control_dependencies([tf.debugging.assert_greater(
@@ -256,6 +286,27 @@ class _ServingModule(tf.Module):
         )]):
             images = self._check_size(images)
         return self._infer(tf.cast(images, tf.float32))
+
+    def _serve_with_boxes(self, images, prior_boxes):
+        checks = [
+            tf.debugging.assert_greater(
+                tf.shape(images)[0], 0,
+                message="images must hold at least one image",
+            ),
+            tf.debugging.assert_equal(
+                tf.shape(prior_boxes)[0], tf.shape(images)[0],
+                message="prior_boxes must hold one row of boxes per image "
+                "(batch sizes differ)",
+            ),
+            tf.debugging.assert_greater(
+                tf.shape(prior_boxes)[1], 0,
+                message="prior_boxes needs at least one row per image (a "
+                "row of -1 when there is no box)",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            images = self._check_size(images)
+        return self._infer(tf.cast(images, tf.float32), prior_boxes)
 
     def _serve_encoded(self, image_bytes):
         count = tf.shape(image_bytes)[0]
@@ -304,8 +355,19 @@ class _ServingModule(tf.Module):
         return {key: tf.identity(value)
                 for key, value in self._metadata_tensors.items()}
 
-    def _infer(self, images):
-        outputs = self._model_infer(images)
+    def _infer(self, images, prior_boxes=None):
+        if not self._takes_prior_boxes:
+            return self._run_model(images)
+        if prior_boxes is None:
+            # Padding only: the fixed prior's (or the uniform) grid.
+            prior_boxes = tf.fill([tf.shape(images)[0], 1, 4], -1.0)
+        return self._run_model(images, prior_boxes)
+
+    def _model_outputs(self, images, prior_boxes=None):
+        if prior_boxes is None:
+            outputs = self._model_infer(images)
+        else:
+            outputs = self._model_infer(images, prior_boxes)
         if not isinstance(outputs, dict):
             raise TypeError(
                 "model.infer() must return a dict of tensors, got "

@@ -298,6 +298,26 @@ def convert_xyxy_boxes(boxes, bounding_box_format, image_size):
     return tf.stack(columns, axis=-1)
 
 
+def xyxy_from_boxes(boxes, bounding_box_format, image_size):
+    """Converts boxes `(..., 4)` of a KerasCV box format to pixel `xyxy`:
+    the inverse of `convert_xyxy_boxes` (same arguments)."""
+    _check_box_format(bounding_box_format)
+    a, b, c, d = tf.unstack(tf.cast(boxes, "float32"), axis=-1)
+    name = bounding_box_format.removeprefix("rel_")
+    x1, y1, x2, y2 = {
+        "xyxy": (a, b, c, d),
+        "xywh": (a, b, a + c, b + d),
+        "yxyx": (b, a, d, c),
+        "center_xywh": (a - c / 2, b - d / 2, a + c / 2, b + d / 2),
+        "center_yxhw": (b - d / 2, a - c / 2, b + d / 2, a + c / 2),
+    }[name]
+    if bounding_box_format.startswith("rel_"):
+        height = tf.cast(image_size[0], "float32")
+        width = tf.cast(image_size[1], "float32")
+        x1, x2, y1, y2 = x1 * width, x2 * width, y1 * height, y2 * height
+    return tf.stack([x1, y1, x2, y2], axis=-1)
+
+
 def _pad_rows(values, rows):
     padding = [[0, rows - tf.shape(values)[0]]] + [[0, 0]] * (
         values.shape.rank - 1

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import keras
 from keras import ops
@@ -5,21 +7,32 @@ from keras import ops
 from keras_lzu.ops import grids
 from keras_lzu.ops import validation
 
-MODES = ("fixed", "boxes", "network")
+MODES = ("fixed", "boxes", "prior+boxes", "network")
+# Modes whose call takes `[images, boxes]`.
+BOX_MODES = ("boxes", "prior+boxes")
+# Modes with a learnable dataset-wide log-saliency map.
+LEARNED_MAP_MODES = ("fixed", "prior+boxes")
 
 
 @keras.saving.register_keras_serializable(package="keras_lzu")
 class SaliencyGrid(keras.layers.Layer):
     """Produces the warp grid of LZU from a saliency map.
 
-    Three sources of saliency:
+    Four sources of saliency:
 
     * `"fixed"`: one learnable map for the whole dataset (the paper's main
       setting), optionally initialised from a prior such as
       `keras_lzu.saliency_prior_from_boxes`. The grid has batch size 1 and is
       shared by every image of a batch.
     * `"boxes"`: a kernel density estimate of given boxes (e.g. the previous
-      frame's detections), with a learnable bandwidth and amplitude.
+      frame's detections), with a learnable bandwidth and amplitude, over a
+      uniform floor: `saliency = U + amplitude * KDE`, where `U` and the KDE
+      each have mass 1 over the grid (the KDE is 0 without boxes).
+    * `"prior+boxes"`: FOVEA's combined saliency, the learnable map of
+      `"fixed"` in place of the uniform floor: `saliency = P + amplitude *
+      KDE`, with `P` the fixed map scaled to mass 1. Without boxes it gives
+      the grid of `"fixed"`; `amplitude` sets how far the boxes outweigh
+      the prior (2: the boxes hold two thirds of the mass).
     * `"network"`: a small convolutional network on a thumbnail of the image.
 
     The grid math runs in float32 whatever the dtype policy.
@@ -55,29 +68,51 @@ class SaliencyGrid(keras.layers.Layer):
     [0.   0.09 0.27 0.53 1.  ]
 
     Args:
-        mode: one of `"fixed"`, `"boxes"`, `"network"`.
+        mode: one of `"fixed"`, `"boxes"`, `"prior+boxes"`, `"network"`.
         grid_shape: `(gh, gw)` control points of the grid.
         separable: bool, see `keras_lzu.ops.saliency_to_grid`.
         attraction_fwhm: float, attraction kernel width in grid cells.
         anti_crop: bool, reflect-pad the saliency (keeps the field of view).
         prior: optional non-negative array of any 2-D shape, the initial
-            saliency of the `"fixed"` mode (resized to `grid_shape`).
-            Defaults to uniform (the identity grid).
-        bandwidth: float, initial Gaussian width of the `"boxes"` mode, as a
+            saliency of the `"fixed"` and `"prior+boxes"` modes (resized to
+            `grid_shape`). Defaults to uniform (the identity grid).
+        bandwidth: float, initial Gaussian width of the box modes, as a
             fraction of each box's size.
-        amplitude: float, initial mass of the boxes' density relative to a
-            uniform floor of mass 1 in the `"boxes"` mode (each valid box
-            contributes an equal share).
+        amplitude: float, initial mass of the boxes' density relative to
+            the floor of mass 1 (uniform, or the prior) in the box modes
+            (each valid box contributes an equal share).
         thumbnail_size: `(height, width)` the `"network"` mode looks at.
         filters: int, width of the `"network"` mode's convolutions.
+        learning_rate_multiplier: positive float, `"fixed"` and
+            `"prior+boxes"` modes only: how much faster than the rest of
+            the model the learned map's log-saliency trains.
+            The weight holds the log-saliency divided by
+            `sqrt(learning_rate_multiplier)`, so any optimizer on any
+            backend takes steps `learning_rate_multiplier` times as large
+            in the log-saliency with plain SGD, and `sqrt(...)` times as
+            large with optimizers that normalise the gradient's scale
+            (Adam, RMSprop, Adagrad). Default 1 (the weight is the
+            log-saliency itself). On the synthetic driving scenes neither
+            this nor `prior_regularization` made the learned map help
+            (`benchmarks/results.md`, "Does training the fixed saliency
+            help?").
+        prior_regularization: non-negative float, `"fixed"` and
+            `"prior+boxes"` modes only: weight `w` of the loss
+            `w * KL(q0 || q)` (`layer.losses`, added to the model's loss
+            while the layer is trainable), with `q` the learned map
+            normalised to sum 1 over the grid and `q0` its initial
+            value (the prior, or uniform). It keeps the learned map near
+            its start and grows without bound where `q` starves a region
+            that `q0` covers, so the warp cannot collapse onto a few
+            cells. Default 0 (no penalty).
         **kwargs: base `Layer` arguments.
 
     Call arguments:
         inputs: images `(B, H, W, C)` for `"fixed"` (used for nothing but
             placing the layer in a graph) and `"network"`; `[images, boxes]`
-            for `"boxes"`, with boxes `(B, N, 4)` normalized `xyxy` in
-            `[0, 1]`; rows with a negative coordinate or no area (padding)
-            are ignored.
+            for `"boxes"` and `"prior+boxes"`, with boxes `(B, N, 4)`
+            normalized `xyxy` in `[0, 1]`; rows with a negative or
+            non-finite coordinate or no area (padding) are ignored.
 
     Returns:
         A float32 grid `(1, gh, gw, 2)` (`"fixed"`) or `(B, gh, gw, 2)`.
@@ -95,6 +130,8 @@ class SaliencyGrid(keras.layers.Layer):
         amplitude=2.0,
         thumbnail_size=(48, 80),
         filters=16,
+        learning_rate_multiplier=1.0,
+        prior_regularization=0.0,
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")
@@ -125,6 +162,28 @@ class SaliencyGrid(keras.layers.Layer):
             thumbnail_size, "thumbnail_size"
         )
         self.filters = int(filters)
+        if not (math.isfinite(learning_rate_multiplier)
+                and learning_rate_multiplier > 0):
+            raise ValueError(
+                "`learning_rate_multiplier` must be a positive number. "
+                f"Received: learning_rate_multiplier={learning_rate_multiplier}"
+            )
+        if not (math.isfinite(prior_regularization)
+                and prior_regularization >= 0):
+            raise ValueError(
+                "`prior_regularization` must be a non-negative number. "
+                f"Received: prior_regularization={prior_regularization}"
+            )
+        if mode not in LEARNED_MAP_MODES and (
+            learning_rate_multiplier != 1 or prior_regularization != 0
+        ):
+            raise ValueError(
+                "`learning_rate_multiplier` and `prior_regularization` apply "
+                f"to the modes with a learned map, {LEARNED_MAP_MODES}, "
+                f"only. Received: mode={mode!r}"
+            )
+        self.learning_rate_multiplier = float(learning_rate_multiplier)
+        self.prior_regularization = float(prior_regularization)
         if mode == "network":
             self._network = [
                 keras.layers.Conv2D(
@@ -141,13 +200,21 @@ class SaliencyGrid(keras.layers.Layer):
             ]
 
     def build(self, input_shape):
-        if self.mode == "fixed":
+        if self.mode in LEARNED_MAP_MODES:
+            initial = self._initial_log_saliency()
+            scale = self._log_saliency_scale()
+            regularizer = None
+            if self.prior_regularization:
+                regularizer = SaliencyKLRegularizer(
+                    self.prior_regularization, initial, scale
+                )
             self.log_saliency = self.add_weight(
                 name="log_saliency",
                 shape=self.grid_shape,
-                initializer=self._prior_initializer(),
+                initializer=keras.initializers.Constant(initial / scale),
+                regularizer=regularizer,
             )
-        elif self.mode == "boxes":
+        if self.mode in BOX_MODES:
             self.log_bandwidth = self.add_weight(
                 name="log_bandwidth", shape=(),
                 initializer=keras.initializers.Constant(np.log(self.bandwidth)),
@@ -156,7 +223,7 @@ class SaliencyGrid(keras.layers.Layer):
                 name="log_amplitude", shape=(),
                 initializer=keras.initializers.Constant(np.log(self.amplitude)),
             )
-        else:
+        if self.mode == "network":
             channels = input_shape[-1]
             shape = (None, *self.thumbnail_size, channels)
             for layer in self._network:
@@ -164,20 +231,15 @@ class SaliencyGrid(keras.layers.Layer):
                 shape = layer.compute_output_shape(shape)
 
     def call(self, inputs):
-        if self.mode == "fixed":
-            log_saliency = self.log_saliency - ops.max(self.log_saliency)
-            saliency = ops.exp(log_saliency)[None]
-        elif self.mode == "boxes":
-            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-                raise ValueError(
-                    'SaliencyGrid(mode="boxes") expects inputs [images, '
-                    f"boxes]. Received: {inputs!r}"
-                )
-            saliency = self._boxes_saliency(inputs[1])
-        else:
-            saliency = self._network_saliency(inputs)
+        if self.mode in BOX_MODES and (
+            not isinstance(inputs, (list, tuple)) or len(inputs) != 2
+        ):
+            raise ValueError(
+                f"SaliencyGrid(mode={self.mode!r}) expects inputs [images, "
+                f"boxes]. Received: {inputs!r}"
+            )
         return grids.saliency_to_grid(
-            saliency,
+            self.saliency(inputs),
             grid_shape=self.grid_shape,
             separable=self.separable,
             attraction_fwhm=self.attraction_fwhm,
@@ -187,12 +249,33 @@ class SaliencyGrid(keras.layers.Layer):
     def saliency(self, inputs=None):
         """The current saliency map `(B or 1, gh, gw)`, for inspection."""
         if self.mode == "fixed":
-            return ops.exp(self.log_saliency - ops.max(self.log_saliency))[None]
+            return self._fixed_saliency()
         if self.mode == "boxes":
-            return self._boxes_saliency(inputs[1])
+            gh, gw = self.grid_shape
+            return 1.0 / (gh * gw) + self._boxes_density(inputs[1])
+        if self.mode == "prior+boxes":
+            prior = self._fixed_saliency()
+            prior = prior / ops.sum(prior, axis=(1, 2), keepdims=True)
+            return prior + self._boxes_density(inputs[1])
         return self._network_saliency(inputs)
 
-    def _boxes_saliency(self, boxes):
+    def effective_log_saliency(self):
+        """The learned map's log-saliency `(gh, gw)`: the weight
+        `log_saliency` times `sqrt(learning_rate_multiplier)`."""
+        scale = self._log_saliency_scale()
+        if scale == 1.0:
+            return self.log_saliency
+        return self.log_saliency * scale
+
+    def _log_saliency_scale(self):
+        return math.sqrt(self.learning_rate_multiplier)
+
+    def _fixed_saliency(self):
+        log_saliency = self.effective_log_saliency()
+        return ops.exp(log_saliency - ops.max(log_saliency))[None]
+
+    def _boxes_density(self, boxes):
+        """`amplitude` times the boxes' KDE of mass 1 (0 without boxes)."""
         boxes = ops.cast(boxes, "float32")
         if len(boxes.shape) != 3 or boxes.shape[-1] != 4:
             raise ValueError(
@@ -203,12 +286,17 @@ class SaliencyGrid(keras.layers.Layer):
         xs = ops.convert_to_tensor(np.linspace(0, 1, gw, dtype="float32"))
         ys = ops.convert_to_tensor(np.linspace(0, 1, gh, dtype="float32"))
         x1, y1, x2, y2 = (boxes[..., k, None] for k in range(4))
-        valid = ops.cast(
-            (ops.min(boxes, axis=-1, keepdims=True) >= 0)
+        valid = (
+            ops.all(ops.isfinite(boxes), axis=-1, keepdims=True)
+            & (ops.min(boxes, axis=-1, keepdims=True) >= 0)
             & (x2 > x1)
-            & (y2 > y1),
-            "float32",
+            & (y2 > y1)
         )
+        # Non-finite rows are ignored like padding, and replaced so that
+        # they reach no product (0 * NaN would still be NaN).
+        boxes = ops.where(valid, boxes, 0.0)
+        x1, y1, x2, y2 = (boxes[..., k, None] for k in range(4))
+        valid = ops.cast(valid, "float32")
         bandwidth = ops.exp(self.log_bandwidth)
         min_sigma = 0.5 / max(gh, gw)
         sigma_x = bandwidth * ops.maximum(x2 - x1, 0.0) + min_sigma
@@ -220,7 +308,7 @@ class SaliencyGrid(keras.layers.Layer):
         profiles = profiles / ops.maximum(mass, 1e-12)
         count = ops.maximum(ops.sum(valid, axis=(1, 2)), 1.0)[:, None, None]
         density = ops.sum(profiles, axis=1) / count
-        return 1.0 / (gh * gw) + ops.exp(self.log_amplitude) * density
+        return ops.exp(self.log_amplitude) * density
 
     def _network_saliency(self, images):
         images = ops.cast(images, "float32")
@@ -237,9 +325,9 @@ class SaliencyGrid(keras.layers.Layer):
         )[..., 0]
         return ops.exp(ops.clip(logits, -20.0, 20.0))
 
-    def _prior_initializer(self):
+    def _initial_log_saliency(self):
         if self.prior is None:
-            return "zeros"
+            return np.zeros(self.grid_shape, "float32")
         prior = self.prior
         if prior.shape != self.grid_shape:
             prior = ops.convert_to_numpy(
@@ -249,14 +337,13 @@ class SaliencyGrid(keras.layers.Layer):
                 )
             )[0, ..., 0]
         prior = np.maximum(prior, 0.0) / max(float(prior.max()), 1e-30)
-        log_prior = np.log(prior + grids.SALIENCY_FLOOR).astype("float32")
-        return keras.initializers.Constant(log_prior)
+        return np.log(prior + grids.SALIENCY_FLOOR).astype("float32")
 
     def compute_output_shape(self, input_shape):
         if self.mode == "fixed":
             batch = 1
-        elif self.mode == "boxes":
-            batch = input_shape[0][0]
+        elif self.mode in BOX_MODES:
+            batch = input_shape[1][0]
         else:
             batch = input_shape[0]
         return (batch, *self.grid_shape, 2)
@@ -275,9 +362,49 @@ class SaliencyGrid(keras.layers.Layer):
                 "amplitude": self.amplitude,
                 "thumbnail_size": self.thumbnail_size,
                 "filters": self.filters,
+                "learning_rate_multiplier": self.learning_rate_multiplier,
+                "prior_regularization": self.prior_regularization,
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_lzu")
+class SaliencyKLRegularizer(keras.regularizers.Regularizer):
+    """`weight * KL(q0 || q)` of a fixed saliency's log-saliency weight.
+
+    `q = softmax(scale * variable)` over every cell of the grid (the
+    saliency normalised to sum 1), `q0 = softmax(initial)`:
+    `KL = sum(q0 * (log q0 - log q))`. Its gradient in the log-saliency is
+    `weight * (q - q0)`.
+
+    Args:
+        weight: non-negative float.
+        initial: `(gh, gw)` initial log-saliency.
+        scale: float, the log-saliency is `scale * variable`.
+    """
+
+    def __init__(self, weight, initial, scale=1.0):
+        self.weight = float(weight)
+        self.initial = np.asarray(initial, "float32")
+        self.scale = float(scale)
+        flat = self.initial.astype("float64").ravel()
+        log_q0 = flat - flat.max()
+        log_q0 = log_q0 - np.log(np.exp(log_q0).sum())
+        self._q0 = np.exp(log_q0).astype("float32")
+        self._q0_log_q0 = float(np.sum(np.exp(log_q0) * log_q0))
+
+    def __call__(self, variable):
+        log_saliency = ops.reshape(ops.cast(variable, "float32"), (-1,))
+        if self.scale != 1.0:
+            log_saliency = log_saliency * self.scale
+        log_q = log_saliency - ops.logsumexp(log_saliency)
+        cross_entropy = -ops.sum(ops.convert_to_tensor(self._q0) * log_q)
+        return self.weight * (cross_entropy + self._q0_log_q0)
+
+    def get_config(self):
+        return {"weight": self.weight, "initial": self.initial.tolist(),
+                "scale": self.scale}
 
 
 def _checked_prior(prior):

@@ -32,6 +32,9 @@ from keras_lzu.layers import InvertGrid
 from keras_lzu.layers import SaliencyGrid
 from keras_lzu.layers import UnzoomLayer
 from keras_lzu.layers import ZoomLayer
+from keras_lzu.layers.saliency_grid import BOX_MODES
+from keras_lzu.models import antialiasing
+from keras_lzu.models import prior_boxes as prior_boxes_lib
 from keras_lzu.models import saving
 from keras_lzu.ops import validation
 
@@ -118,6 +121,33 @@ def check_images(images, channels=None):
             f"The images must have {channels} channels, as the input of the "
             "model given to keras_lzu.wrap(). Received: images.shape="
             f"{tuple(shape)}"
+        )
+
+
+def check_box_saliency_inputs(inputs):
+    """Raises a `ValueError` unless `inputs` is the dict `{"images",
+    "prior_boxes"}` of a model wrapped with box saliency, with prior boxes
+    of shape `(batch, num_boxes, 4)`, one row per image."""
+    expected = {prior_boxes_lib.IMAGES, prior_boxes_lib.PRIOR_BOXES}
+    if not isinstance(inputs, dict) or set(inputs) != expected:
+        received = sorted(inputs) if isinstance(inputs, dict) else (
+            type(inputs).__name__
+        )
+        raise ValueError(
+            "A detector wrapped with saliency='boxes' or 'prior+boxes' takes "
+            "a dict {'images': (batch, height, width, channels), "
+            "'prior_boxes': (batch, num_boxes, 4)} (prior boxes padded with "
+            f"rows of -1). Received: {received}"
+        )
+    prior_boxes = inputs[prior_boxes_lib.PRIOR_BOXES]
+    prior_boxes_lib.check_prior_boxes_shape(prior_boxes)
+    images_batch = getattr(inputs[prior_boxes_lib.IMAGES], "shape", [None])[0]
+    boxes_batch = prior_boxes.shape[0]
+    if None not in (images_batch, boxes_batch) and images_batch != boxes_batch:
+        raise ValueError(
+            "`prior_boxes` must hold one row of boxes per image. Received: "
+            f"prior_boxes.shape={tuple(prior_boxes.shape)} for "
+            f"{images_batch} images."
         )
 
 
@@ -216,7 +246,8 @@ def scale_boxes(boxes, from_size, to_size, valid=None):
     return ops.where(valid[..., None], scaled, boxes)
 
 
-def lzu_graph(model, output_size, saliency_layer, feature_layers):
+def lzu_graph(model, output_size, saliency_layer, feature_layers,
+              bounding_box_format=None, antialias=False):
     """Rebuilds a functional model with a zoom before it and unzooms inside.
 
     The image input is replaced by an input of any height and width; a
@@ -229,8 +260,16 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers):
     Args:
         model: a functional `keras.Model` with one 4-D image input.
         output_size: `(height, width)` of the zoomed images.
-        saliency_layer: a `SaliencyGrid` of mode `"fixed"` or `"network"`.
+        saliency_layer: a `SaliencyGrid`. With a box mode (`"boxes"`,
+            `"prior+boxes"`) the inputs become `{"images", "prior_boxes"}`
+            (see `keras_lzu.models.prior_boxes`).
         feature_layers: list of layer names or layer objects of `model`.
+        bounding_box_format: the format of a detector's boxes, which its
+            prior boxes share; `None` for other models, which cannot take
+            box saliency.
+        antialias: a checked `antialias` choice of `wrap()` (see
+            `keras_lzu.models.antialiasing`): which of the zoom and the
+            unzooms average over footprints.
 
     Returns:
         An `LZUGraph` of the new tensors.
@@ -239,11 +278,17 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers):
         ValueError: for a model without a single image input, unknown
             feature layers, or feature layers with outputs of rank != 4.
     """
-    if not isinstance(saliency_layer, SaliencyGrid) or saliency_layer.mode \
-            == "boxes":
+    if not isinstance(saliency_layer, SaliencyGrid):
         raise ValueError(
-            "`saliency` must be a SaliencyGrid of mode 'fixed' or 'network' "
-            f"to wrap a model. Received: {saliency_layer!r}"
+            "`saliency` must be a SaliencyGrid to wrap a model. Received: "
+            f"{saliency_layer!r}"
+        )
+    if takes_prior_boxes(saliency_layer) and bounding_box_format is None:
+        raise ValueError(
+            f"saliency={saliency_layer.mode!r} (from prior boxes) is "
+            "supported for the detectors keras_cv.models.RetinaNet and "
+            "keras_hub.models.RetinaNetObjectDetector only; "
+            f"{model.name!r} is not one. Use saliency='fixed' or 'network'."
         )
     image_input = _image_input(model)
     targets = _feature_layers(model, feature_layers)
@@ -253,14 +298,20 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers):
         dtype=image_input.dtype,
         name=image_input.name,
     )
-    grid = saliency_layer(images)
-    zoomed = ZoomLayer(output_size, separable=separable, name="lzu_zoom")(
-        [images, grid]
+    inputs, grid = _saliency_grid(
+        model, images, saliency_layer, bounding_box_format
     )
+    zoomed = ZoomLayer(
+        output_size, separable=separable,
+        antialias=antialiasing.zoom_averages(antialias),
+        name=antialiasing.ZOOM_LAYER_NAME,
+    )([images, grid])
     inverse = InvertGrid(separable=separable, name="lzu_invert_grid")(grid)
     unzooms = {
         id(layer): UnzoomLayer(
-            separable=separable, name=f"lzu_unzoom_{layer.name}"
+            separable=separable,
+            antialias=antialiasing.unzoom_averages(antialias),
+            name=f"{antialiasing.UNZOOM_LAYER_PREFIX}{layer.name}",
         )
         for layer in targets
     }
@@ -288,8 +339,31 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers):
             f"{tuple(output_size)}: choose an output_size that suits the "
             f"model's strides. Cause: {error}"
         ) from error
-    inputs = keras_internals.pack_as_inputs(model, [images])
     return LZUGraph(inputs, outputs, images, grid, inverse)
+
+
+def takes_prior_boxes(saliency_layer):
+    """True when a wrapper with this `SaliencyGrid` takes `prior_boxes`."""
+    return saliency_layer.mode in BOX_MODES
+
+
+def _saliency_grid(model, images, saliency_layer, bounding_box_format):
+    """The wrapped model's inputs and its grid: `images` in the structure
+    of `model`'s inputs, or `{"images", "prior_boxes"}` for box saliency."""
+    if not takes_prior_boxes(saliency_layer):
+        inputs = keras_internals.pack_as_inputs(model, [images])
+        return inputs, saliency_layer(images)
+    prior_boxes = keras.Input(
+        shape=(None, 4), dtype="float32", name=prior_boxes_lib.PRIOR_BOXES
+    )
+    boxes = prior_boxes_lib.PriorBoxesToSaliency(
+        bounding_box_format, name="lzu_prior_boxes"
+    )([prior_boxes, images])
+    inputs = {
+        prior_boxes_lib.IMAGES: images,
+        prior_boxes_lib.PRIOR_BOXES: prior_boxes,
+    }
+    return inputs, saliency_layer([images, boxes])
 
 
 class FeatureRankError(ValueError):
@@ -456,8 +530,9 @@ class LZUModelMixin(saving.AtomicSaveMixin):
     """The interface every model returned by `keras_lzu.wrap()` has.
 
     Subclasses (mixed in before their Keras model class) set, in
-    `__init__`, `self.output_size`, `self.saliency_layer` and
-    `self.lzu_task`, and implement `infer_outputs(images)`. Their
+    `__init__`, `self.output_size`, `self.saliency_layer`,
+    `self.antialias` and `self.lzu_task`, and implement
+    `infer_outputs(images)`. Their
     `get_config` checks that the config rebuilds the model
     (`saving.check_config_rebuilds`), and `save` writes atomically.
 
@@ -469,9 +544,12 @@ class LZUModelMixin(saving.AtomicSaveMixin):
     Attributes:
         output_size: `(height, width)` of the zoomed images.
         saliency_layer: the `SaliencyGrid` making the warp.
+        antialias: `False`, `True`, `"zoom"` or `"unzoom"`: which side
+            averages over footprints (`keras_lzu.set_antialias` changes it).
         lzu_metadata: dict with `"task"` (`"detection"` or
-            `"segmentation"`), `"output_size"` `[h, w]`, `"num_classes"`
-            and `"bounding_box_format"` (`None` for segmentation).
+            `"segmentation"`), `"output_size"` `[h, w]`, `"num_classes"`,
+            `"bounding_box_format"` (`None` for segmentation) and
+            `"antialias"`.
     """
 
     @property
@@ -481,15 +559,21 @@ class LZUModelMixin(saving.AtomicSaveMixin):
             "output_size": list(self.output_size),
             "num_classes": getattr(self, "num_classes", None),
             "bounding_box_format": getattr(self, "bounding_box_format", None),
+            "antialias": self.antialias,
         }
 
-    def infer(self, images):
+    def infer(self, images, prior_boxes=None):
         """Runs the model for serving on float32 images of any size.
 
         Traceable in a `tf.function` with unknown height and width.
 
         Args:
             images: float32 `(B, H, W, 3)`, pixel values as in training.
+            prior_boxes: for a detector wrapped with box saliency
+                (`takes_prior_boxes`), optional float32 `(B, N, 4)` pixel
+                `xyxy` boxes in the images' frame (the `"boxes"` this method
+                returns, e.g. for the previous frame), padded with rows of
+                -1; `None` gives the fixed prior's (or the uniform) grid.
 
         Returns:
             Detection: `{"boxes": (B, N, 4)` float32 pixel `xyxy` in the
@@ -499,17 +583,43 @@ class LZUModelMixin(saving.AtomicSaveMixin):
         """
         images = ops.convert_to_tensor(images, "float32")
         check_images(images)
-        return self.infer_outputs(images)
+        if prior_boxes is None:
+            return self.infer_outputs(images)
+        if not self.takes_prior_boxes:
+            raise ValueError(
+                "`prior_boxes` is only taken by detectors wrapped with "
+                "saliency='boxes' or 'prior+boxes'; this model's saliency is "
+                f"{self.saliency_layer.mode!r}."
+            )
+        prior_boxes = ops.convert_to_tensor(prior_boxes, "float32")
+        prior_boxes_lib.check_prior_boxes_shape(prior_boxes)
+        # `infer` takes pixel xyxy (what it returns); the graph takes the
+        # detector's format.
+        prior_boxes = prior_boxes_lib.from_pixel_xyxy(
+            prior_boxes, self.bounding_box_format, images
+        )
+        return self.infer_outputs(images, prior_boxes)
+
+    @property
+    def takes_prior_boxes(self):
+        """True when the inputs are `{"images", "prior_boxes"}` (box
+        saliency, see `keras_lzu.models.prior_boxes`)."""
+        return takes_prior_boxes(self.saliency_layer)
 
     @property
     def image_channels(self):
         """The number of channels of the images the model takes."""
-        return keras.tree.flatten(self.inputs)[0].shape[-1]
+        return images_of(self.inputs).shape[-1]
 
     def __call__(self, *args, **kwargs):
-        inputs = keras.tree.flatten(args[0] if args else kwargs.get("inputs"))
-        if len(inputs) == 1:
-            check_images(inputs[0], self.image_channels)
+        given = args[0] if args else kwargs.get("inputs")
+        if self.takes_prior_boxes:
+            check_box_saliency_inputs(given)
+            check_images(given["images"], self.image_channels)
+        else:
+            inputs = keras.tree.flatten(given)
+            if len(inputs) == 1:
+                check_images(inputs[0], self.image_channels)
         return super().__call__(*args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
@@ -566,15 +676,23 @@ class LZUModelMixin(saving.AtomicSaveMixin):
                 return check_class_ids(y, num_classes, "y", allowed)
         return y
 
-    def call_on_images(self, images):
+    def call_on_images(self, images, prior_boxes=None):
         """The model's raw outputs on `images`, in inference mode.
 
         Packs `images` into the structure of the wrapped model's inputs
         (KerasCV's RetinaNet takes `{"images": ...}`), so the call matches
-        the functional graph instead of relying on Keras to flatten it.
+        the functional graph instead of relying on Keras to flatten it. A
+        model with box saliency gets `prior_boxes` (in its
+        `bounding_box_format`), padding only when `None`.
         """
-        inputs = keras_internals.pack_as_inputs(self, [images])
-        return self(inputs, training=False)
+        if not self.takes_prior_boxes:
+            inputs = keras_internals.pack_as_inputs(self, [images])
+            return self(inputs, training=False)
+        if prior_boxes is None:
+            prior_boxes = prior_boxes_lib.padding_prior_boxes(images)
+        return self(
+            {"images": images, "prior_boxes": prior_boxes}, training=False
+        )
 
     def lzu_config(self):
         """The LZU part of the wrapper's config (merge into `get_config`)."""
@@ -583,6 +701,7 @@ class LZUModelMixin(saving.AtomicSaveMixin):
             "saliency": keras.saving.serialize_keras_object(
                 self.saliency_layer
             ),
+            "antialias": self.antialias,
         }
 
 
@@ -590,9 +709,9 @@ class WrappedTaskMixin(LZUModelMixin):
     """`LZUModelMixin` for wrappers that subclass the task they wrap.
 
     The wrapper's `__init__` takes the wrapped task model first, then
-    `output_size` and `saliency`. Its config nests the wrapped model's own
-    config (`wrapped_config()`) under `wrapped_config_key`, so loading
-    rebuilds the task first and wraps it again.
+    `output_size`, `saliency` and `antialias`. Its config nests the wrapped
+    model's own config (`wrapped_config()`) under `wrapped_config_key`, so
+    loading rebuilds the task first and wraps it again.
 
     Attributes:
         wrapped_class: the Keras class that rebuilds the wrapped task model
@@ -625,6 +744,7 @@ class WrappedTaskMixin(LZUModelMixin):
         if isinstance(wrapped, dict):
             wrapped = cls.wrapped_class.from_config(wrapped)
         saliency = deserialize_saliency(config.pop("saliency"))
+        config.setdefault("antialias", antialiasing.SAVED_WITHOUT_OPTION)
         return cls(wrapped, saliency=saliency, **config)
 
 
@@ -640,8 +760,9 @@ class WrappedDetectorMixin(WrappedTaskMixin):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      **kwargs):
-        check_images(x)
-        y = self._labels_to_uniform(x, y)
+        images = images_of(x)
+        check_images(images)
+        y = self._labels_to_uniform(images, y)
         return super().compute_loss(
             self._uniform_images(), y, y_pred, sample_weight, **kwargs
         )

@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from keras_lzu import keras_internals
+from keras_lzu.models import antialiasing
 from keras_lzu.models import common
 from keras_lzu.models import saving
 
@@ -68,6 +69,10 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
             be multiples of it.
         task: `"segmentation"` (per-pixel class scores, the default for a
             model with one 4-D output) or `None`; sets what `infer` returns.
+        antialias: `False` (default, `keras_lzu.models.DEFAULT_ANTIALIAS`
+            when `None`), `True`, `"zoom"` or `"unzoom"`: which of the zoom
+            and the unzooms average over each output pixel's footprint
+            instead of point-sampling.
         **kwargs: base `Model` arguments (`name`).
 
     Call arguments:
@@ -78,14 +83,17 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
     """
 
     def __init__(self, model, output_size, saliency, feature_layers,
-                 stride=None, task="auto", **kwargs):
+                 stride=None, task="auto", antialias=None, **kwargs):
+        antialias = antialiasing.check_antialias(antialias)
         output_size = (
             common.check_output_size(output_size, int(stride), model.name)
             if stride
             else tuple(output_size)
         )
         feature_layers = _layer_names(feature_layers)
-        graph = common.lzu_graph(model, output_size, saliency, feature_layers)
+        graph = common.lzu_graph(
+            model, output_size, saliency, feature_layers, antialias=antialias
+        )
         if not stride:
             _probe(model, output_size)
         if task == "auto":
@@ -102,6 +110,7 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
         self.stride = stride
         self.output_size = output_size
         self.saliency_layer = saliency
+        self.antialias = antialias
         self.lzu_task = task
         if task == "segmentation":
             self.num_classes = keras.tree.flatten(graph.outputs)[0].shape[-1]
@@ -133,6 +142,7 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
         config = dict(config)
         model = keras.saving.deserialize_keras_object(config.pop("model"))
         saliency = common.deserialize_saliency(config.pop("saliency"))
+        config.setdefault("antialias", antialiasing.SAVED_WITHOUT_OPTION)
         return cls(model, saliency=saliency, **config)
 
 

@@ -7,6 +7,7 @@ wrapped DeepLabV3Plus with `keras_lzu.load_model`, which imports it first.
 
 import keras
 
+from keras_lzu.models import antialiasing
 from keras_lzu.models import common
 
 try:
@@ -77,6 +78,10 @@ if DeepLabV3Plus is not None:
             output_size: `(height, width)` of the zoomed images, multiples of
                 32.
             saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            antialias: `False` (default, `keras_lzu.models.DEFAULT_ANTIALIAS`
+                when `None`), `True`, `"zoom"` or `"unzoom"`: which of the
+                zoom and the unzooms average over each output pixel's
+                footprint instead of point-sampling.
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
@@ -89,12 +94,15 @@ if DeepLabV3Plus is not None:
         wrapped_class = DeepLabV3Plus
         wrapped_config_key = "deeplab"
 
-        def __init__(self, deeplab, output_size, saliency, **kwargs):
+        def __init__(self, deeplab, output_size, saliency, antialias=None,
+                     **kwargs):
+            antialias = antialiasing.check_antialias(antialias)
             output_size = common.check_output_size(
                 output_size, STRIDE_MULTIPLE, "DeepLabV3Plus"
             )
             graph = common.lzu_graph(
-                deeplab, output_size, saliency, [feature_extractor_of(deeplab)]
+                deeplab, output_size, saliency,
+                [feature_extractor_of(deeplab)], antialias=antialias,
             )
             scores = common.ResizeToImage(name="lzu_resize_to_image")(
                 [graph.outputs, graph.images]
@@ -110,6 +118,7 @@ if DeepLabV3Plus is not None:
             self.segmentation_head = deeplab.segmentation_head
             self.output_size = output_size
             self.saliency_layer = saliency
+            self.antialias = antialias
             self.lzu_task = "segmentation"
 
         def infer_outputs(self, images):

@@ -14,6 +14,7 @@ own config does.
 import keras
 from keras import ops
 
+from keras_lzu.models import antialiasing
 from keras_lzu.models import common
 from keras_lzu.models import saving
 
@@ -123,11 +124,17 @@ if RetinaNet is not None:
             retinanet: the KerasCV `RetinaNet` to wrap.
             output_size: `(height, width)` of the zoomed images, multiples of
                 32.
-            saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            saliency: a `SaliencyGrid`.
+            antialias: `False` (default, `keras_lzu.models.DEFAULT_ANTIALIAS`
+                when `None`), `True`, `"zoom"` or `"unzoom"`: which of the
+                zoom and the unzooms average over each output pixel's
+                footprint instead of point-sampling.
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
-            images: `(B, H, W, 3)` images of any size.
+            images: `{"images": (B, H, W, 3)}` images of any size; with box
+                saliency (`"boxes"`, `"prior+boxes"`) also `"prior_boxes":
+                (B, N, 4)`, as `keras_lzu.models.prior_boxes` describes.
 
         Returns:
             `{"box": (B, A, 4), "classification": (B, A, num_classes)}` for
@@ -137,12 +144,16 @@ if RetinaNet is not None:
         wrapped_class = SerializableRetinaNet
         wrapped_config_key = "retinanet"
 
-        def __init__(self, retinanet, output_size, saliency, **kwargs):
+        def __init__(self, retinanet, output_size, saliency, antialias=None,
+                     **kwargs):
+            antialias = antialiasing.check_antialias(antialias)
             output_size = common.check_output_size(
                 output_size, STRIDE_MULTIPLE, "RetinaNet"
             )
             graph = common.lzu_graph(
-                retinanet, output_size, saliency, [retinanet.feature_pyramid]
+                retinanet, output_size, saliency, [retinanet.feature_pyramid],
+                bounding_box_format=retinanet.bounding_box_format,
+                antialias=antialias,
             )
             kwargs.setdefault("name", f"lzu_{retinanet.name}")
             super(RetinaNet, self).__init__(
@@ -160,6 +171,7 @@ if RetinaNet is not None:
             self.box_head = retinanet.box_head
             self.output_size = output_size
             self.saliency_layer = saliency
+            self.antialias = antialias
             self.lzu_task = "detection"
 
         def wrapped_config(self):
@@ -178,8 +190,10 @@ if RetinaNet is not None:
             """
             return self._decode(predictions, common.images_of(images))[0]
 
-        def infer_outputs(self, images):
-            decoded, boxes = self._decode(self.call_on_images(images), images)
+        def infer_outputs(self, images, prior_boxes=None):
+            decoded, boxes = self._decode(
+                self.call_on_images(images, prior_boxes), images
+            )
             return common.detection_outputs(
                 boxes,
                 decoded["confidence"],

@@ -14,6 +14,7 @@ import functools
 
 import keras
 
+from keras_lzu.models import antialiasing
 from keras_lzu.models import common
 from keras_lzu.models import keras_hub_common
 
@@ -101,6 +102,10 @@ def segmenter_class():
             output_size: `(height, width)` of the zoomed images, multiples
                 of `2**n` for the backbone's ASPP level `Pn`.
             saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            antialias: `False` (default, `keras_lzu.models.DEFAULT_ANTIALIAS`
+                when `None`), `True`, `"zoom"` or `"unzoom"`: which of the
+                zoom and the unzooms average over each output pixel's
+                footprint instead of point-sampling.
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
@@ -113,7 +118,9 @@ def segmenter_class():
         wrapped_class = DeepLabV3ImageSegmenter
         wrapped_config_key = "segmenter"
 
-        def __init__(self, segmenter, output_size, saliency, **kwargs):
+        def __init__(self, segmenter, output_size, saliency, antialias=None,
+                     **kwargs):
+            antialias = antialiasing.check_antialias(antialias)
             backbone = segmenter.backbone
             output_size = common.check_output_size(
                 output_size,
@@ -124,7 +131,8 @@ def segmenter_class():
                 backbone, output_size, "DeepLabV3ImageSegmenter"
             )
             graph = common.lzu_graph(
-                backbone, output_size, saliency, [pyramid_model_of(backbone)]
+                backbone, output_size, saliency, [pyramid_model_of(backbone)],
+                antialias=antialias,
             )
             scores = segmenter.output_conv(graph.outputs)
             scores = common.ResizeToImage(name="lzu_resize_to_image")(
@@ -143,6 +151,7 @@ def segmenter_class():
             )
             self.output_size = output_size
             self.saliency_layer = saliency
+            self.antialias = antialias
             self.lzu_task = "segmentation"
             self.compile()
 

@@ -16,6 +16,7 @@ import functools
 import keras
 from keras import ops
 
+from keras_lzu.models import antialiasing
 from keras_lzu.models import common
 from keras_lzu.models import keras_hub_common
 
@@ -88,11 +89,18 @@ def detector_class():
             detector: the `RetinaNetObjectDetector` to wrap.
             output_size: `(height, width)` of the zoomed images, multiples
                 of `2**backbone.max_level`.
-            saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            saliency: a `SaliencyGrid`.
+            antialias: `False` (default, `keras_lzu.models.DEFAULT_ANTIALIAS`
+                when `None`), `True`, `"zoom"` or `"unzoom"`: which of the
+                zoom and the unzooms average over each output pixel's
+                footprint instead of point-sampling.
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
-            images: `(B, H, W, 3)` preprocessed images of any size.
+            images: `(B, H, W, 3)` preprocessed images of any size; with
+                box saliency (`"boxes"`, `"prior+boxes"`) the dict
+                `{"images": images, "prior_boxes": (B, N, 4)}`, prior boxes
+                as `keras_lzu.models.prior_boxes` describes.
 
         Returns:
             `{"bbox_regression": (B, A, 4), "cls_logits": (B, A,
@@ -102,7 +110,9 @@ def detector_class():
         wrapped_class = RetinaNetObjectDetector
         wrapped_config_key = "detector"
 
-        def __init__(self, detector, output_size, saliency, **kwargs):
+        def __init__(self, detector, output_size, saliency, antialias=None,
+                     **kwargs):
+            antialias = antialiasing.check_antialias(antialias)
             output_size = common.check_output_size(
                 output_size,
                 stride_multiple(detector.backbone),
@@ -112,7 +122,9 @@ def detector_class():
                 detector.backbone, output_size, "RetinaNetObjectDetector"
             )
             graph = common.lzu_graph(
-                detector, output_size, saliency, [detector.backbone]
+                detector, output_size, saliency, [detector.backbone],
+                bounding_box_format=detector.bounding_box_format,
+                antialias=antialias,
             )
             kwargs.setdefault("name", f"lzu_{detector.name}")
             super(RetinaNetObjectDetector, self).__init__(
@@ -140,6 +152,7 @@ def detector_class():
             )
             self.output_size = output_size
             self.saliency_layer = saliency
+            self.antialias = antialias
             self.lzu_task = "detection"
             self.compile()
 
@@ -166,7 +179,7 @@ def detector_class():
             """
             return self._decode(predictions, common.images_of(data))[0]
 
-        def infer_outputs(self, images):
+        def infer_outputs(self, images, prior_boxes=None):
             images = keras_hub_common.rescale_images(self.preprocessor, images)
 
             # KerasHub's non-max suppression needs a static batch size, which
@@ -182,7 +195,21 @@ def detector_class():
                 )
                 return {key: value[0] for key, value in outputs.items()}
 
-            return ops.map(decode_one, self.call_on_images(images))
+            return ops.map(
+                decode_one, self.call_on_images(images, prior_boxes)
+            )
+
+        def preprocess_samples(self, x, y=None, sample_weight=None):
+            # The preprocessor rescales images; prior boxes pass unchanged
+            # (it no longer resizes, so boxes keep their frame).
+            if not isinstance(x, dict):
+                return super().preprocess_samples(x, y, sample_weight)
+            images, y, sample_weight = keras.utils.unpack_x_y_sample_weight(
+                super().preprocess_samples(x["images"], y, sample_weight)
+            )
+            return keras.utils.pack_x_y_sample_weight(
+                {**x, "images": images}, y, sample_weight
+            )
 
         def _decode(self, predictions, images):
             """Decoded predictions and their pixel `xyxy` boxes (caller)."""

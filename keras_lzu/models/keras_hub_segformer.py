@@ -21,6 +21,7 @@ import math
 
 import keras
 
+from keras_lzu.models import antialiasing
 from keras_lzu.models import common
 from keras_lzu.models import keras_hub_common
 
@@ -130,6 +131,10 @@ def segmenter_class():
             output_size: `(height, width)` of the zoomed images: the MiT
                 encoder's `image_shape` (square, a multiple of 32).
             saliency: a `SaliencyGrid` (mode `"fixed"` or `"network"`).
+            antialias: `False` (default, `keras_lzu.models.DEFAULT_ANTIALIAS`
+                when `None`), `True`, `"zoom"` or `"unzoom"`: which of the
+                zoom and the unzooms average over each output pixel's
+                footprint instead of point-sampling.
             **kwargs: base `Model` arguments (`name`).
 
         Call arguments:
@@ -142,11 +147,14 @@ def segmenter_class():
         wrapped_class = SegFormerImageSegmenter
         wrapped_config_key = "segmenter"
 
-        def __init__(self, segmenter, output_size, saliency, **kwargs):
+        def __init__(self, segmenter, output_size, saliency, antialias=None,
+                     **kwargs):
+            antialias = antialiasing.check_antialias(antialias)
             backbone = segmenter.backbone
             output_size = check_output_size(backbone, output_size)
             graph = common.lzu_graph(
-                backbone, output_size, saliency, [pyramid_model_of(backbone)]
+                backbone, output_size, saliency, [pyramid_model_of(backbone)],
+                antialias=antialias,
             )
             scores = segmenter.dropout(graph.outputs)
             scores = segmenter.output_segmentation_head(scores)
@@ -168,6 +176,7 @@ def segmenter_class():
             )
             self.output_size = output_size
             self.saliency_layer = saliency
+            self.antialias = antialias
             self.lzu_task = "segmentation"
             self.compile()
 

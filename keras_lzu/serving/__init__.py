@@ -16,6 +16,7 @@ _LAZY = {
     "RestError": "keras_lzu.serving.rest_client",
     "LocalModelServer": "keras_lzu.serving.server",
     "ServingError": "keras_lzu.serving.errors",
+    "DetectionStream": "keras_lzu.serving.streams",
 }
 
 

@@ -13,6 +13,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from keras_lzu.serving import signatures
+from keras_lzu.serving import streams
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -123,6 +124,39 @@ class GrpcPredictionClient:
             {"image_bytes": batch}, signature_name, output_filter
         )
         return signatures.unbatch(outputs, single)
+
+    def predict_stream(self, frames, score_threshold=0.5,
+                       max_prior_boxes=100,
+                       signature_name=streams.SERVING_WITH_BOXES):
+        """Runs a detector with box saliency over a sequence of frames,
+        sending each frame with the previous frame's detections as
+        `prior_boxes` (the `serving_with_boxes` signature of
+        `keras_lzu.export`); the server keeps no state.
+
+        Args:
+            frames: an iterable of uint8 `(H, W, 3)` frames (or `(B, H, W,
+                3)` batches, one image per independent stream), all of one
+                shape.
+            score_threshold: detections scoring below it are not carried.
+            max_prior_boxes: rows of `prior_boxes` sent with each frame.
+            signature_name: the signature taking `images` and
+                `prior_boxes`.
+
+        Yields:
+            Each frame's response, as `predict` returns it.
+
+        Example:
+
+        ```python
+        for detections in client.predict_stream(video_frames):
+            boxes = detections["boxes"][: detections["num_detections"]]
+        ```
+        """
+        stream = streams.DetectionStream(
+            self, score_threshold, max_prior_boxes, signature_name
+        )
+        for frame in frames:
+            yield stream.predict(frame)
 
     def predict_tensors(self, inputs, signature_name=None, output_filter=None):
         """Sends named arrays to any signature.

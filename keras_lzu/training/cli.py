@@ -5,6 +5,7 @@
               [--val ANNOTATIONS.json --val-images DIR] \\
               --output-size H W [--saliency prior|fixed|network|uniform] \\
               [--plan auto|none] [--prior-floor F] \\
+              [--antialias [on|off|zoom|unzoom]] \\
               [--library keras_hub|keras_cv] [--preset NAME] \\
               [--backbone NAME] [--anchor-size A] \\
               [--positive-iou P --negative-iou N] \\
@@ -18,6 +19,7 @@ import argparse
 import os
 import sys
 
+from keras_lzu.models import antialiasing
 from keras_lzu.training import config as config_module
 from keras_lzu.training import models
 
@@ -50,6 +52,16 @@ def parse_args(argv=None):
                         help="prior: KDE of the training boxes (default); "
                              "fixed: learned; network: per image; uniform: "
                              "plain downsampling (the baseline)")
+    parser.add_argument(
+        "--antialias", nargs="?", const="on",
+        choices=tuple(antialiasing.FLAG_CHOICES),
+        help="average over each output pixel's footprint where the map "
+             "compresses instead of point-sampling, in the uniform "
+             "baseline's resize and LZU's zoom and unzooms (on, the flag "
+             "alone); zoom or unzoom: that side only; off: neither. "
+             "Default: "
+             f"{antialiasing.flag_name(antialiasing.DEFAULT_ANTIALIAS)}",
+    )
     parser.add_argument("--library", default="keras_hub",
                         choices=models.LIBRARIES)
     parser.add_argument("--preset",
@@ -134,6 +146,7 @@ def config_from_args(args):
         export=args.export,
         seed=args.seed,
         out=args.out,
+        antialias=antialiasing.FLAG_CHOICES.get(args.antialias),
     )
 
 
@@ -206,6 +219,8 @@ def command_line(config):
         else:
             argv += [flag, os.fspath(value) if isinstance(
                 value, os.PathLike) else str(value)]
+    if config.antialias != defaults.antialias:
+        argv += ["--antialias", antialiasing.flag_name(config.antialias)]
     if config.export:
         argv.append("--export")
     return argv + ["--out", os.fspath(config.out)]

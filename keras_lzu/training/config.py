@@ -5,6 +5,7 @@ import math
 import numbers
 import os
 
+from keras_lzu.models import antialiasing
 from keras_lzu.training import models
 
 TASKS = ("detection", "segmentation")
@@ -82,6 +83,11 @@ class TrainingConfig:
         seed: int, seeds the weights and the shuffling.
         verbose: Keras `fit` verbosity: `"auto"` (a progress bar on a
             terminal, one line per epoch otherwise), 0, 1 or 2.
+        antialias: `keras_lzu.wrap`'s `antialias`: `False`, `True` (the
+            zoom, the uniform baseline's resize included, and the unzooms
+            average over each output pixel's footprint), `"zoom"` or
+            `"unzoom"`; `None` (default) becomes
+            `keras_lzu.models.DEFAULT_ANTIALIAS`.
 
     Example:
 
@@ -118,12 +124,14 @@ class TrainingConfig:
     export: bool = False
     seed: int = 0
     verbose: object = "auto"
+    antialias: object = None
 
     def __post_init__(self):
         _choice(self.task, TASKS, "task")
         _choice(self.saliency, models.SALIENCY_MODES, "saliency")
         _choice(self.library, models.LIBRARIES, "library")
         _choice(self.distribute, DISTRIBUTE, "distribute")
+        self.antialias = antialiasing.check_antialias(self.antialias)
         for name in ("train_annotations", "train_images", "out"):
             _path(getattr(self, name), name)
         if (self.val_annotations is None) != (self.val_images is None):

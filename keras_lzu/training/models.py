@@ -8,9 +8,12 @@ checked against `output_size` (`check_output_size`), then it is wrapped
 return predictions in each image's own frame (`infer`, export, `lzu
 evaluate`). `"uniform"` is the same base model behind a frozen uniform
 saliency: its warp grid is the identity (within 2e-7), so its zoom is
-`tf.image.resize` (bilinear) and its unzoom resamples each feature map onto
-itself; it is uniform downsampling with the boxes scaled into the resized
-frame, and nothing learns where to look.
+`tf.image.resize` (bilinear; with `antialias`, the area average of
+`tf.image.resize(method="area")`) and its unzoom resamples each feature map
+onto itself; it is uniform downsampling with the boxes scaled into the
+resized frame, and nothing learns where to look. `antialias` reaches every
+mode through `keras_lzu.wrap(antialias=...)`, the one implementation of
+both the uniform resize and LZU's resampling.
 
 Backbones: `--preset` loads a KerasHub preset (a built-in name, a Kaggle
 handle or a local preset directory): either a whole `RetinaNetBackbone` /
@@ -106,8 +109,10 @@ def build_model(config, num_classes, prior=None, separable=True):
         seed=config.seed,
     )
     check_output_size(config.output_size, base)
-    return wrap_for_training(base, config.output_size, config.saliency, prior,
-                             separable=separable)
+    return wrap_for_training(
+        base, config.output_size, config.saliency, prior,
+        separable=separable, antialias=config.antialias,
+    )
 
 
 def build_base_model(task, library, num_classes, preset=None,
@@ -205,7 +210,7 @@ def check_output_size(output_size, model, argument="output_size"):
 
 
 def wrap_for_training(model, output_size, saliency, prior=None,
-                      separable=True):
+                      separable=True, antialias=None):
     """Wraps `model` with LZU for a saliency mode.
 
     Args:
@@ -218,6 +223,7 @@ def wrap_for_training(model, output_size, saliency, prior=None,
             module docstring).
         prior: 2-D saliency array, needed for `"prior"`.
         separable: bool, separable (default) or general warp of `"prior"`.
+        antialias: `keras_lzu.wrap`'s `antialias` (`None`: its default).
 
     Returns:
         The `keras_lzu.wrap` model.
@@ -230,13 +236,18 @@ def wrap_for_training(model, output_size, saliency, prior=None,
         wrapped = keras_lzu.wrap(
             model, output_size, saliency=np.asarray(prior),
             separable=separable,
+            antialias=antialias,
         )
         wrapped.saliency_layer.trainable = False
     elif saliency == "uniform":
-        wrapped = keras_lzu.wrap(model, output_size, saliency="fixed")
+        wrapped = keras_lzu.wrap(
+            model, output_size, saliency="fixed", antialias=antialias
+        )
         wrapped.saliency_layer.trainable = False
     elif saliency in ("fixed", "network"):
-        wrapped = keras_lzu.wrap(model, output_size, saliency=saliency)
+        wrapped = keras_lzu.wrap(
+            model, output_size, saliency=saliency, antialias=antialias
+        )
     else:
         raise ValueError(
             f"`saliency` must be one of {SALIENCY_MODES}. "

@@ -139,6 +139,7 @@ class Training:
         dataset = data.training_dataset(config, self.canvas, config.library)
         print(
             f"lzu train: {config.task}, saliency={config.saliency}, "
+            f"antialias={config.antialias}, "
             f"{datasets.num_train_images} training images on a "
             f"{self.canvas[0]}x{self.canvas[1]} canvas, zoomed to "
             f"{config.output_size[0]}x{config.output_size[1]}, "
@@ -167,6 +168,7 @@ class Training:
         metrics = {
             "task": config.task,
             "saliency": config.saliency,
+            "antialias": config.antialias,
             "plan": None if self.plan is None else self.plan.summary(),
             "library": config.library,
             "backbone": config.preset or config.backbone,

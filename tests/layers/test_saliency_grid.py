@@ -4,6 +4,7 @@ import pytest
 
 import reference
 from backend_utils import to_numpy
+from backend_utils import values_and_gradient
 from keras_lzu import SaliencyGrid
 from keras_lzu import ops as lzu_ops
 
@@ -51,6 +52,41 @@ def test_boxes_mode_ignores_padding_and_attracts_to_boxes():
     assert x_spacing[near_box].mean() < 0.5 * x_spacing.mean()
 
 
+def test_prior_plus_boxes_mode_adds_the_boxes_to_the_fixed_prior(rng):
+    prior = rng.random((9, 13)) ** 3
+    layer = SaliencyGrid(
+        mode="prior+boxes", grid_shape=(9, 13), prior=prior, attraction_fwhm=4
+    )
+    images = np.zeros((2, 32, 32, 3), "float32")
+    boxes = np.full((2, 2, 4), -1.0, "float32")
+    boxes[1, 1] = [0.6, 0.6, 0.7, 0.7]
+    grid = to_numpy(layer([images, boxes]))
+    # Without boxes: the grid of the prior, as in "fixed" mode.
+    expected = reference.separable_grid(prior, (9, 13), 4, True)
+    np.testing.assert_allclose(grid[0], expected, atol=1e-5)
+    # With a box: control points gather around it, more than the prior's.
+    def spacing_near_box(g):
+        x = g[0, :, 0]
+        near = (x[:-1] > 0.55) & (x[:-1] < 0.75)
+        return np.diff(x)[near].mean()
+
+    assert spacing_near_box(grid[1]) < 0.8 * spacing_near_box(expected)
+
+
+def test_non_finite_boxes_are_ignored_like_padding():
+    layer = SaliencyGrid(mode="boxes", grid_shape=(9, 13))
+    images = np.zeros((1, 32, 32, 3), "float32")
+    boxes = np.array(
+        [[[np.nan, 0.1, 0.5, 0.5], [0.2, 0.2, np.inf, 0.4],
+          [0.6, 0.6, 0.7, 0.7]]], "float32"
+    )
+    padded = boxes.copy()
+    padded[0, :2] = -1.0
+    grid = to_numpy(layer([images, boxes]))
+    np.testing.assert_allclose(grid, to_numpy(layer([images, padded])),
+                               atol=1e-6)
+
+
 def test_network_mode_starts_at_identity_and_depends_on_the_image(rng):
     layer = SaliencyGrid(mode="network", grid_shape=(9, 13), filters=4)
     images = rng.random((2, 48, 64, 3)).astype("float32")
@@ -63,16 +99,16 @@ def test_network_mode_starts_at_identity_and_depends_on_the_image(rng):
 
 
 @pytest.mark.tensorflow_only
-@pytest.mark.parametrize("mode", ["fixed", "boxes", "network"])
+@pytest.mark.parametrize("mode", ["fixed", "boxes", "prior+boxes", "network"])
 def test_gradients_reach_the_saliency_weights(rng, mode):
     import tensorflow as tf
 
     layer = SaliencyGrid(mode=mode, grid_shape=(9, 13), filters=4)
     images = rng.random((2, 32, 48, 3)).astype("float32")
     boxes = np.array([[[0.1, 0.2, 0.3, 0.4]], [[0.5, 0.5, 0.9, 0.6]]], "float32")
-    inputs = [images, boxes] if mode == "boxes" else images
+    inputs = [images, boxes] if "boxes" in mode else images
     layer(inputs)
-    if mode == "fixed":
+    if mode in ("fixed", "prior+boxes"):
         layer.log_saliency.assign(rng.standard_normal((9, 13)).astype("float32"))
     target = rng.random((9, 13, 2)).astype("float32")
     with tf.GradientTape() as tape:
@@ -82,7 +118,7 @@ def test_gradients_reach_the_saliency_weights(rng, mode):
     assert sum(float(tf.reduce_sum(tf.abs(g))) for g in grads) > 0
 
 
-@pytest.mark.parametrize("mode", ["fixed", "boxes", "network"])
+@pytest.mark.parametrize("mode", ["fixed", "boxes", "prior+boxes", "network"])
 def test_config_round_trip(mode):
     layer = SaliencyGrid(mode=mode, grid_shape=(7, 9), prior=np.ones((3, 3)),
                          separable=False, attraction_fwhm=5, name="s")
@@ -96,6 +132,9 @@ def test_compute_output_shape_matches_call():
     boxes = keras.Input((4, 4))
     assert SaliencyGrid("fixed")(images).shape == (1, 31, 51, 2)
     assert SaliencyGrid("boxes")([images, boxes]).shape == (None, 31, 51, 2)
+    assert SaliencyGrid("prior+boxes")([images, boxes]).shape == (
+        None, 31, 51, 2
+    )
     assert SaliencyGrid("network")(images).shape == (None, 31, 51, 2)
 
 
@@ -118,3 +157,43 @@ def test_bad_arguments_raise(kwargs, message):
 def test_boxes_mode_requires_boxes():
     with pytest.raises(ValueError, match="boxes"):
         SaliencyGrid("boxes")(np.zeros((1, 8, 8, 3), "float32"))
+
+
+
+def test_boxes_mode_without_valid_boxes_has_zero_gradients(rng):
+    """Padding rows (negative), zero-area and inverted boxes: the saliency
+    is the uniform floor whatever the weights, so the gradients of the grid
+    (separable and general) are finite and zero. (The grid is the identity;
+    the gradients of zoom and unzoom there are those of an all-zero map,
+    tested in tests/ops/test_grids.py.)"""
+    images = rng.random((2, 12, 16, 2)).astype("float32")
+    boxes = np.array(
+        [[[-1, -1, -1, -1], [0.2, 0.2, 0.2, 0.5]],
+         [[0.5, 0.5, 0.4, 0.9], [-1, -1, -1, -1]]],
+        "float32",
+    )
+    weights = keras.ops.convert_to_tensor(
+        rng.standard_normal((2, 7, 9, 2)), "float32"
+    )
+    layers = [
+        SaliencyGrid(
+            mode="boxes", grid_shape=(7, 9), separable=separable,
+            attraction_fwhm=3,
+        )
+        for separable in (True, False)
+    ]
+    for layer in layers:
+        layer.build(None)
+
+    def losses(log_bandwidth_and_amplitude):
+        values = []
+        for layer, variables in zip(layers, log_bandwidth_and_amplitude):
+            grid, _ = layer.stateless_call(
+                [variables[0], variables[1]], [], [images, boxes]
+            )
+            values.append(keras.ops.sum(grid * weights))
+        return keras.ops.stack(values)
+
+    start = np.log([[0.5, 2.0], [0.5, 2.0]]).astype("float32")
+    _, grad = values_and_gradient(losses, start)
+    np.testing.assert_array_equal(grad, 0.0)

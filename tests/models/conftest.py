@@ -90,6 +90,22 @@ def compact_retinanet():
     )
 
 
+def uniform_zoom(images, size):
+    """What a model wrapped with a uniform saliency and the default
+    `antialias` zooms `images` to: TensorFlow's area resize when the
+    default zoom averages over footprints, its bilinear resize otherwise
+    (the unzooms of an identity warp map each feature pixel onto itself
+    either way)."""
+    import tensorflow as tf
+
+    from keras_lzu.models import DEFAULT_ANTIALIAS
+    from keras_lzu.models import antialiasing
+
+    if antialiasing.zoom_averages(DEFAULT_ANTIALIAS):
+        return tf.image.resize(images, size, method="area")
+    return tf.image.resize(images, size, antialias=False)
+
+
 def square_images(batch, size, seed=0):
     """Noise images (0..255) with one bright square each, and the squares'
     pixel `xyxy` boxes."""

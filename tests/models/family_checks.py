@@ -4,8 +4,9 @@ A `Family` says how to build a small model of the family (the preset's
 own backbone class and stage layout at tiny widths, `keras_hub_builders`)
 and how to check its wrapped model against an independent reference: the
 unwrapped model run on images uniformly resized with `tf.image.resize` to
-`OUTPUT_SIZE`. With a uniform saliency the warp is the identity, so the
-wrapped model must compute the same thing, with outputs brought to the
+`OUTPUT_SIZE` (`conftest.uniform_zoom`: bilinear, or area where the default
+`antialias` averages). With a uniform saliency the warp is the identity, so
+the wrapped model must compute the same thing, with outputs brought to the
 caller's frame (boxes scaled, score maps resized).
 
 Adding a family is adding a `Family` to `FAMILIES`: every check of the
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.models import keras_hub_builders
+from tests.models.conftest import uniform_zoom
 
 OUTPUT_SIZE = (64, 64)
 # Larger than the zoomed size, and of another aspect ratio.
@@ -61,6 +63,11 @@ def resized(images, size=OUTPUT_SIZE):
     return tf.image.resize(np.asarray(images), size).numpy()
 
 
+def zoomed(images):
+    """`images` as a wrapped model with a uniform saliency zooms them."""
+    return np.asarray(uniform_zoom(np.asarray(images), OUTPUT_SIZE))
+
+
 def images(seed=0, pixels=False):
     """`(BATCH, *IMAGE_SIZE, 3)` float32 noise images, in 0..1, or whole
     pixel values 0..255 (what a uint8 serving request holds)."""
@@ -95,7 +102,7 @@ def raw_reference(family, base, x):
     """The unwrapped model's raw outputs on uniformly resized `x`, with
     score maps resized back to `x`'s size (detectors' raw outputs are per
     anchor of the `OUTPUT_SIZE` image, in no image frame)."""
-    outputs = base(resized(x), training=False)
+    outputs = base(zoomed(x), training=False)
     if family.task == "detection":
         return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
     return resized(keras.ops.convert_to_numpy(outputs), x.shape[1:3])
@@ -111,7 +118,7 @@ def check_predictions_in_callers_frame(family, base, wrapped, x):
             ours, raw_reference(family, base, x), atol=1e-4
         )
         return
-    reference = base.predict(resized(x), verbose=0)
+    reference = base.predict(zoomed(x), verbose=0)
     np.testing.assert_array_equal(
         ours["num_detections"], reference["num_detections"]
     )

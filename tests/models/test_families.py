@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
+from keras_lzu.models import DEFAULT_ANTIALIAS
 from tests.models import family_checks
 from tests.models.family_checks import FAMILIES
 from tests.models.family_checks import IMAGE_SIZE
@@ -100,6 +101,7 @@ def test_wrap_returns_the_task_class_with_lzu_metadata(family, pair):
         "output_size": list(OUTPUT_SIZE),
         "num_classes": family_checks.NUM_CLASSES,
         "bounding_box_format": family.bounding_box_format,
+        "antialias": DEFAULT_ANTIALIAS,
     }
 
 

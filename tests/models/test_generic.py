@@ -4,9 +4,12 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
+from keras_lzu.models import DEFAULT_ANTIALIAS
+from keras_lzu.models import antialiasing
 from keras_lzu.models.generic import LZUFunctional
 from tests.models.conftest import NUM_CLASSES
 from tests.models.conftest import square_images
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -15,7 +18,7 @@ CALLER_SIZE = (64, 96)
 
 
 def resized(images):
-    return tf.image.resize(images, OUTPUT_SIZE, antialias=False)
+    return uniform_zoom(images, OUTPUT_SIZE)
 
 
 def test_uniform_saliency_reproduces_base_on_resized_images(
@@ -53,11 +56,16 @@ def test_feature_layers_are_unzoomed_with_a_non_uniform_saliency(
     images, _ = square_images(2, CALLER_SIZE, seed=1)
     grid = model.saliency_layer(images)
     stem = functional_segmenter.get_layer("stem")
-    # The reference: the unzoomed features at "down" replace the base's.
-    zoomed = keras_lzu.ops.zoom(images, grid, OUTPUT_SIZE)
+    # The reference: the unzoomed features at "down" replace the base's,
+    # resampled as the default `antialias` does.
+    zoomed = keras_lzu.ops.zoom(
+        images, grid, OUTPUT_SIZE, separable=True,
+        antialias=antialiasing.zoom_averages(DEFAULT_ANTIALIAS),
+    )
     x = functional_segmenter.get_layer("rescale")(zoomed)
     down = keras_lzu.ops.unzoom(
-        functional_segmenter.get_layer("down")(stem(x)), grid
+        functional_segmenter.get_layer("down")(stem(x)), grid, separable=True,
+        antialias=antialiasing.unzoom_averages(DEFAULT_ANTIALIAS),
     )
     up = functional_segmenter.get_layer("up")(down)
     merged = functional_segmenter.get_layer("merge")([up, stem(x)])

@@ -13,6 +13,7 @@ from keras_lzu.models.keras_cv_deeplab import LZUDeepLabV3Plus
 from tests.models.conftest import NUM_CLASSES
 from tests.models.conftest import square_images
 from tests.models.conftest import tiny_deeplab
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -35,7 +36,7 @@ def compile_segmenter(model):
 
 def reference_scores(base, images):
     """The base model on uniformly resized images, resized back."""
-    uniform = tf.image.resize(images, OUTPUT_SIZE, antialias=False)
+    uniform = uniform_zoom(images, OUTPUT_SIZE)
     return tf.image.resize(base(uniform), images.shape[1:3], antialias=False)
 
 

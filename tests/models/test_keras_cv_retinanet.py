@@ -6,11 +6,13 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
+from keras_lzu.models import DEFAULT_ANTIALIAS
 from keras_lzu.models.keras_cv_retinanet import LZURetinaNet
 from tests.models.conftest import NUM_CLASSES
 from tests.models.conftest import OUTPUT_SIZE
 from tests.models.conftest import square_images
 from tests.models.conftest import tiny_retinanet
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -18,9 +20,7 @@ CALLER_SIZE = (2 * OUTPUT_SIZE[0], 2 * OUTPUT_SIZE[1])
 
 
 def resized(images):
-    return tf.image.resize(
-        images, OUTPUT_SIZE, method="bilinear", antialias=False
-    )
+    return uniform_zoom(images, OUTPUT_SIZE)
 
 
 def labels_for(boxes):
@@ -53,6 +53,7 @@ def test_wrap_returns_retinanet_subclass_with_metadata(retinanet_base):
         "output_size": list(OUTPUT_SIZE),
         "num_classes": NUM_CLASSES,
         "bounding_box_format": "xyxy",
+        "antialias": DEFAULT_ANTIALIAS,
     }
 
 

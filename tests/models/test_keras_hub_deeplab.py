@@ -18,6 +18,7 @@ import tensorflow as tf
 
 import keras_lzu
 from tests.models import keras_hub_builders
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -48,7 +49,7 @@ def images():
 
 
 def reference_scores(segmenter, images):
-    scores = segmenter(tf.image.resize(images, OUTPUT_SIZE), training=False)
+    scores = segmenter(uniform_zoom(images, OUTPUT_SIZE), training=False)
     return tf.image.resize(scores, images.shape[1:3]).numpy()
 
 

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 import keras_lzu
 from tests.models import keras_hub_builders
+from tests.models.conftest import uniform_zoom
 
 pytestmark = pytest.mark.tensorflow_only
 
@@ -50,7 +51,7 @@ def images():
 
 
 def resized(images):
-    return tf.image.resize(images, OUTPUT_SIZE).numpy()
+    return uniform_zoom(images, OUTPUT_SIZE)
 
 
 def labels():

@@ -120,3 +120,44 @@ def random_images(rng, batch, height, width):
     noise = rng.integers(-60, 60, size=(batch, height, width, 3))
     ramp = np.linspace(0, 80, width)[None, None, :, None]
     return np.clip(base + noise + ramp, 0, 255).astype(np.uint8)
+
+
+class FakeBoxesDetector(FakeDetector):
+    """Stand-in for a detector with box saliency (`takes_prior_boxes`): it
+    "tracks" its prior boxes. Each valid prior box comes back moved by
+    `STEP` pixels right and down (score 0.9); an image without prior boxes
+    gets `FIRST_BOX` (score 0.8) and a box scoring 0.1. Rows that are none
+    of these score -1 (boxes -1)."""
+
+    STEP = 5.0
+    FIRST_BOX = (2.0, 3.0, 10.0, 12.0)
+    takes_prior_boxes = True
+
+    def infer(self, images, prior_boxes=None):
+        images = tf.convert_to_tensor(images, tf.float32)
+        batch = tf.shape(images)[0]
+        if prior_boxes is None:
+            prior_boxes = tf.fill([batch, 1, 4], -1.0)
+        prior_boxes = tf.convert_to_tensor(prior_boxes, tf.float32)
+        valid = tf.reduce_any(prior_boxes != -1.0, axis=-1)
+        none = ~tf.reduce_any(valid, axis=1)[:, None]
+        first = tf.broadcast_to(
+            tf.constant([self.FIRST_BOX, (20.0, 20.0, 30.0, 30.0)]),
+            [batch, 2, 4],
+        )
+        boxes = tf.concat(
+            [tf.where(valid[..., None], prior_boxes + self.STEP, -1.0),
+             tf.where(none[..., None], first, -1.0)],
+            axis=1,
+        )
+        scores = tf.concat(
+            [tf.where(valid, 0.9, -1.0),
+             tf.where(none, tf.constant([[0.8, 0.1]]), -1.0)],
+            axis=1,
+        )
+        return {
+            "boxes": boxes,
+            "scores": scores,
+            "classes": tf.zeros(tf.shape(scores), tf.int32),
+            "num_detections": tf.fill([batch], tf.shape(scores)[1]),
+        }

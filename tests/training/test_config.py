@@ -34,6 +34,7 @@ VALID = dict(task="detection", train_annotations="train.json",
         ({"distribute": "tpu"}, "`distribute` must be one of"),
         ({"val_images": "val"}, "`val_annotations` and `val_images`"),
         ({"export": "yes"}, "`export` must be a bool"),
+        ({"antialias": "on"}, "`antialias` must be False"),
     ],
 )
 def test_bad_settings_raise_naming_the_argument(changes, message):
@@ -50,6 +51,14 @@ def test_defaults():
     assert TrainingConfig(**VALID, preset="my_preset").backbone is None
 
 
+def test_antialias_defaults_to_wraps_default_constant(monkeypatch):
+    from keras_lzu.models import antialiasing
+
+    for default in (True, False):
+        monkeypatch.setattr(antialiasing, "DEFAULT_ANTIALIAS", default)
+        assert TrainingConfig(**VALID).antialias is default
+
+
 def test_plan_is_auto_unless_a_prior_floor_is_given():
     assert TrainingConfig(**VALID).plan == "auto"
     assert TrainingConfig(**VALID, prior_floor=0.3).plan == "none"
@@ -64,9 +73,11 @@ def test_plan_is_auto_unless_a_prior_floor_is_given():
      "batch_size": 2, "learning_rate": 2e-3, "canvas": (640, 1024),
      "prior_floor": 0.1, "anchor_size": 1.25, "positive_iou": 0.35,
      "negative_iou": 0.25, "distribute": "mirrored", "export": True,
-     "seed": 3},
-    {"preset": "my_preset", "epochs": 3},
+     "seed": 3, "antialias": True},
+    {"preset": "my_preset", "epochs": 3, "antialias": "unzoom"},
     {"plan": "none"},
+    {"antialias": "zoom"},
+    {"antialias": False},
 ])
 def test_command_line_parses_back_to_the_same_config(changes):
     from keras_lzu.training import cli
@@ -75,3 +86,30 @@ def test_command_line_parses_back_to_the_same_config(changes):
     argv = cli.command_line(config)
     assert argv[0] == "train"
     assert cli.config_from_args(cli.parse_args(argv[1:])) == config
+
+
+@pytest.mark.parametrize("flags, antialias", [
+    ([], None), (["--antialias"], True), (["--antialias", "on"], True),
+    (["--antialias", "off"], False), (["--antialias", "zoom"], "zoom"),
+    (["--antialias", "unzoom"], "unzoom"),
+])
+def test_antialias_flag(flags, antialias):
+    from keras_lzu.models import DEFAULT_ANTIALIAS
+    from keras_lzu.training import cli
+
+    args = cli.parse_args(["--task", "detection", "--train", "t.json",
+                           "--train-images", "t", "--output-size", "64", "96",
+                           *flags, "--out", "o"])
+    expected = DEFAULT_ANTIALIAS if antialias is None else antialias
+    assert cli.config_from_args(args).antialias == expected
+
+
+def test_bad_antialias_flag_is_a_usage_error(capsys):
+    from keras_lzu.training import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_args(["--task", "detection", "--train", "t.json",
+                        "--train-images", "t", "--output-size", "64", "96",
+                        "--antialias", "both", "--out", "o"])
+    assert exit_info.value.code == 2
+    assert "--antialias: invalid choice: 'both'" in capsys.readouterr().err

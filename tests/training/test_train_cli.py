@@ -2,9 +2,11 @@
 with two image sizes: detection and segmentation, LZU (`prior`) and the
 uniform baseline, KerasHub (one from a local preset) and KerasCV."""
 
+import json
 import math
 import os
 import types
+import zipfile
 
 import numpy as np
 import pytest
@@ -24,7 +26,7 @@ COMMON = [
 ]
 RUNS = {
     "detection-prior": ["--task", "detection", "--saliency", "prior",
-                        "--export"],
+                        "--export", "--antialias", "on"],
     # 4 images, batches of 2: 3 steps are an epoch of 2 steps and one of 1.
     "detection-uniform": ["--task", "detection", "--saliency", "uniform",
                           "--backbone", "tiny", "--steps", "3"],
@@ -32,8 +34,10 @@ RUNS = {
                            "--backbone", "tiny"],
     "segmentation-uniform": ["--task", "segmentation", "--saliency",
                              "uniform", "--backbone", "tiny", "--library",
-                             "keras_cv"],
+                             "keras_cv", "--antialias"],
 }
+# The runs trained with `--antialias` (the flag alone means "on").
+ANTIALIASED = {"detection-prior", "segmentation-uniform"}
 DETECTION_METRICS = {"AP", "AP50", "AP75", "AP_small", "AP_medium",
                      "AP_large", "AR100", "per_class"}
 
@@ -167,6 +171,33 @@ def test_export_writes_version_1_with_the_metadata(runs):
     assert metadata["task"] == "detection"
     assert metadata["output_size"] == list(OUTPUT_SIZE)
     assert metadata["num_classes"] == 2
+    assert metadata["antialias"] is True
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_antialias_is_recorded_and_saved_with_the_model(runs, name):
+    from keras_lzu.models import DEFAULT_ANTIALIAS
+
+    run = runs(name)
+    expected = True if name in ANTIALIASED else DEFAULT_ANTIALIAS
+    assert run.metrics["antialias"] is expected
+    with zipfile.ZipFile(run.model) as archive:
+        config = json.loads(archive.read("config.json"))["config"]
+    assert config["antialias"] is expected
+
+
+def test_antialiased_uniform_zooms_by_area_resizing(runs):
+    import keras
+
+    model = keras_lzu.load_model(runs("segmentation-uniform").model)
+    zoom = keras.Model(model.inputs, model.get_layer("lzu_zoom").output)
+    # 2x and 3x the zoomed size: the resize averages 2x3 pixels.
+    image = np.random.default_rng(0).uniform(
+        0, 255, (1, 2 * OUTPUT_SIZE[0], 3 * OUTPUT_SIZE[1], 3)
+    )
+    expected = tf.image.resize(image, OUTPUT_SIZE, "area")
+    np.testing.assert_allclose(zoom([image.astype("float32")]), expected,
+                               atol=0.05)
 
 
 def test_preset_backbone_starts_from_the_preset_weights(preset_dir):
