@@ -17,11 +17,17 @@ graph mode (`tf.function`) and with XLA (`jit_compile=True`), in one run:
   image (e.g. the previous frame's detections), so the grid and its inverse
   are computed per image, then zoom, the RetinaNet, unzoom.
 
+Then the parts of `LZU fixed`, each timed alone in the same rounds (their
+`x unwrapped` is their share of the unwrapped forward pass): the grid of the
+fixed saliency, the grid and its inverse, the zoom from `h x w` and from the
+canvas, the unzoom of every pyramid level, and `tf.image.resize` of the
+canvas for comparison.
+
 The cases are timed in interleaved rounds (`--repeats`) after a warm-up;
 the best and the median time are given in ms, and the ratio of the best
 times to `unwrapped` of the same mode.
 
-    python -m benchmarks.overhead [--canvas 1200 1920] [--budget 0.25]
+    python -m benchmarks.overhead [--canvas 1200 1920] [--budget 0.25] [--cpu-time]
 """
 
 import argparse
@@ -42,8 +48,8 @@ def call_and_wait(function, args):
         value.numpy()
 
 
-def interleaved_times(cases, repeats):
-    """Best and median wall time (ms) of each case, timed in rounds.
+def interleaved_times(cases, repeats, clock=time.perf_counter):
+    """Best and median time (ms) of each case, timed in rounds.
 
     Every round times each case once, so a slow spell of a shared machine
     hits all cases alike; the best time is the least disturbed.
@@ -51,6 +57,9 @@ def interleaved_times(cases, repeats):
     Args:
         cases: list of `(function, args)`.
         repeats: number of rounds.
+        clock: `time.perf_counter` (wall time) or `time.process_time`
+            (CPU time of the process, which waiting for a busy machine's
+            cores does not count).
 
     Returns:
         A list of `(best_ms, median_ms)`, one per case.
@@ -61,9 +70,9 @@ def interleaved_times(cases, repeats):
     times = [[] for _ in cases]
     for _ in range(repeats):
         for k, (function, args) in enumerate(cases):
-            began = time.perf_counter()
+            began = clock()
             call_and_wait(function, args)
-            times[k].append(1000.0 * (time.perf_counter() - began))
+            times[k].append(1000.0 * (clock() - began))
     return [(min(t), float(np.median(t))) for t in times]
 
 
@@ -120,6 +129,46 @@ def adaptive_forward(retinanet, output_size):
     return forward
 
 
+def lzu_parts(wrapped, retinanet, size, small_images, canvas_images):
+    """Cases timing the parts of `wrapped`'s forward pass one by one, with
+    its own layers: `(name, function, args)`."""
+    import tensorflow as tf
+
+    saliency = wrapped.saliency_layer
+    zoom = wrapped.get_layer("lzu_zoom")
+    invert = wrapped.get_layer("lzu_invert_grid")
+    unzoom = [layer for layer in wrapped.layers
+              if layer.name.startswith("lzu_unzoom_")][0]
+    pyramid = retinanet.feature_pyramid(
+        retinanet.feature_extractor(small_images))
+    grid = saliency(small_images)
+    inverse = invert(grid)
+
+    def grid_only(images):
+        return saliency(images)
+
+    def grid_and_inverse(images):
+        return invert(saliency(images))
+
+    def zoom_only(images):
+        return zoom([images, grid])
+
+    def unzoom_levels(*levels):
+        return [unzoom([level, inverse]) for level in levels]
+
+    def resize(images):
+        return tf.image.resize(images, size)
+
+    return (
+        ("part: grid", grid_only, (small_images,)),
+        ("part: grid + inverse", grid_and_inverse, (small_images,)),
+        ("part: zoom from h x w", zoom_only, (small_images,)),
+        ("part: zoom from canvas", zoom_only, (canvas_images,)),
+        ("part: unzoom of every level", unzoom_levels, tuple(pyramid)),
+        ("part: tf.image.resize of canvas", resize, (canvas_images,)),
+    )
+
+
 def random_boxes(batch, count, seed=0):
     """Normalized xyxy boxes, small and near the middle band."""
     rng = np.random.default_rng(seed)
@@ -129,9 +178,18 @@ def random_boxes(batch, count, seed=0):
     return np.clip(boxes, 0, 1).astype("float32")
 
 
-def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA")):
-    """Times every case; returns a list of `(mode, case, ms, ratio)`."""
+def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA"),
+        cpu_time=False):
+    """Times every case; returns a list of `(mode, case, ms, ratio)`.
+
+    With `cpu_time`, TensorFlow runs on one thread and the process's CPU
+    time is measured: a figure a shared, busy machine hardly disturbs.
+    """
     import tensorflow as tf
+
+    if cpu_time:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
 
     from benchmarks import harness
     from keras_lzu.data import saliency_prior_from_boxes
@@ -164,6 +222,7 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA")):
         ("LZU fixed, h x w input", lzu, (small_images,)),
         ("LZU fixed", lzu, (canvas_images,)),
         ("LZU adaptive (boxes)", adaptive, (canvas_images, boxes)),
+        *lzu_parts(wrapped, retinanet, size, small_images, canvas_images),
     )
     rows = []
     for mode in modes:
@@ -171,7 +230,10 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA")):
             (tf.function(function, jit_compile=(mode == "XLA")), args)
             for _, function, args in cases
         ]
-        times = interleaved_times(compiled, repeats)
+        times = interleaved_times(
+            compiled, repeats,
+            time.process_time if cpu_time else time.perf_counter,
+        )
         base = times[0][0]
         for (name, _, _), (best, median) in zip(cases, times):
             rows.append((mode, name, best, median, best / base))
@@ -198,6 +260,8 @@ def main(argv=None):
     parser.add_argument("--heads", choices=("compact", "keras_cv"),
                         default="compact")
     parser.add_argument("--no-xla", action="store_true")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="one TensorFlow thread, process CPU time")
     parser.add_argument("--markdown", help="append the table to this file")
     args = parser.parse_args(argv)
 
@@ -205,11 +269,13 @@ def main(argv=None):
 
     modes = ("graph",) if args.no_xla else ("graph", "XLA")
     rows, size = run(tuple(args.canvas), args.budget, args.batch,
-                     args.repeats, args.heads, modes)
+                     args.repeats, args.heads, modes, args.cpu_time)
+    clock = "CPU ms, one thread" if args.cpu_time else "wall ms"
     text = (
         f"## LZU overhead: RetinaNet ({args.heads} heads) forward, canvas "
         f"{args.canvas[0]}x{args.canvas[1]} -> {size[0]}x{size[1]}, batch "
-        f"{args.batch}, {args.repeats} rounds\n\n{machine.describe()}\n\n"
+        f"{args.batch}, {args.repeats} rounds, {clock}\n\n"
+        f"{machine.describe()}\n\n"
         f"{format_table(rows)}\n"
     )
     machine.publish(text, args.markdown)

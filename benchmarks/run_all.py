@@ -1,14 +1,15 @@
 """Runs every benchmark and records the runs (`make bench`).
 
 Each benchmark runs in its own Python process (a fresh TensorFlow), in this
-order: `ops_bench`, `overhead`, `accuracy`, `information_check`,
-`serving_load`. As soon as one ends, its section (the machine line of
-`benchmarks.machine.describe()` beside its figures, the command, the wall
-time) is appended to `benchmarks/runs/<name>.md`, and its line in the
-"Latest `make bench` runs" block of `benchmarks/results.md` (between the
-`run_all` markers) is replaced; nothing else in either file changes, so no
-recorded run is ever erased. A benchmark that fails is recorded with its
-output and the others still run; the exit status is 1 if any failed.
+order: `ops_bench`, `served_latency`, `overhead`, `accuracy`,
+`information_check`, `serving_load`. As soon as one ends, its section (the
+machine line of `benchmarks.machine.describe()` beside its figures, the
+command, the wall time) is appended to `benchmarks/runs/<name>.md`, and
+its line in the "Latest `make bench` runs" block of
+`benchmarks/results.md` (between the `run_all` markers) is replaced;
+nothing else in either file changes, so no recorded run is ever erased.
+A benchmark that fails is recorded with its output and the others still
+run; the exit status is 1 if any failed.
 
     python -m benchmarks.run_all            # the full runs (hours on 2 CPUs)
     python -m benchmarks.run_all --quick    # short runs (~25 min on 2 CPUs)
@@ -32,6 +33,7 @@ BEGIN, END = "<!-- run_all:begin -->", "<!-- run_all:end -->"
 # its own markdown section via --markdown)
 BENCHMARKS = {
     "ops_bench": ([], ["--repeats", "10"], True),
+    "served_latency": ([], ["--repeats", "5"], True),
     "overhead": ([], ["--repeats", "5"], True),
     "accuracy": ([], ["--quick"], True),
     "information_check": ([], ["--steps", "60", "--canvas", "512", "832",

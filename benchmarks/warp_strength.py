@@ -106,7 +106,7 @@ def run(config, scale, floors, trainable, seeds, log=print):
                     metrics[key])
             if name.startswith("LZU trained"):
                 densities[name] = sampling_density(
-                    np.exp(np.asarray(model.saliency_layer.log_saliency)),
+                    np.asarray(model.saliency_layer.saliency())[0],
                     seeded.canvas, size)
             log(format_table(scores, densities))
     return scores, densities

@@ -28,6 +28,7 @@ _LAZY = {
     "export": ("keras_lzu.saved_model_export", "export"),
     "saliency_prior_from_boxes": ("keras_lzu.data", "saliency_prior_from_boxes"),
     "plan_warp": ("keras_lzu.planning", "plan_warp"),
+    "predict_video": ("keras_lzu.video", "predict_video"),
 }
 
 

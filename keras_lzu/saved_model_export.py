@@ -38,6 +38,7 @@ import re
 import shutil
 import tempfile
 
+import keras
 import tensorflow as tf
 
 from keras_lzu.ops import validation
@@ -85,6 +86,9 @@ def export(model, export_dir, version=None,
         The path of the written version directory, `export_dir/<version>`.
 
     Raises:
+        RuntimeError: if Keras runs on another backend than TensorFlow
+            (a SavedModel holds TensorFlow graphs; the JAX and PyTorch
+            backends train and predict, but do not export).
         ValueError: if `version` is not a positive integer, if
             `max_image_size` is not two positive integers, or if `model`
             lacks `infer` / `lzu_metadata` or has an unknown task.
@@ -98,6 +102,7 @@ def export(model, export_dir, version=None,
     # tensorflow_model_server --model_name=lzu --model_base_path=/models/lzu
     ```
     """
+    check_tensorflow_backend()
     metadata = _model_metadata(model)
     max_image_size = validation.size_pair(max_image_size, "max_image_size")
     export_dir = os.path.abspath(os.fspath(export_dir))
@@ -146,6 +151,20 @@ def export(model, export_dir, version=None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def check_tensorflow_backend():
+    """Raises a `RuntimeError` naming the backend unless Keras runs on
+    TensorFlow: only its models trace into a SavedModel's graphs."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            "keras_lzu.export() writes a TensorFlow SavedModel, which needs "
+            "Keras's TensorFlow backend; Keras runs on the "
+            f"{backend!r} backend. Train on any backend, save the model "
+            "(`model.save('model.keras')`) and export it in a process with "
+            "KERAS_BACKEND=tensorflow (`lzu export --model model.keras`)."
+        )
 
 
 def next_version(export_dir):
@@ -208,7 +227,12 @@ class _ServingModule(tf.Module):
 
     def __init__(self, model, metadata, max_image_size, asset_path):
         super().__init__(name="lzu_serving")
-        self._model = model
+        # A bound method, which tf.Module does not track: tracking the Keras
+        # model would make the SavedModel traverse its nested models and
+        # trace each one's default signature on images of unknown size,
+        # which fails for models that only run at a static size (the
+        # backbone of a KerasHub DeepLabV3).
+        self._model_infer = model.infer
         self._task = metadata["task"]
         self._max_height, self._max_width = max_image_size
         # Track the variables themselves rather than the Keras object, so the
@@ -341,9 +365,9 @@ class _ServingModule(tf.Module):
 
     def _model_outputs(self, images, prior_boxes=None):
         if prior_boxes is None:
-            outputs = self._model.infer(images)
+            outputs = self._model_infer(images)
         else:
-            outputs = self._model.infer(images, prior_boxes)
+            outputs = self._model_infer(images, prior_boxes)
         if not isinstance(outputs, dict):
             raise TypeError(
                 "model.infer() must return a dict of tensors, got "

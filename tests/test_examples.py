@@ -28,6 +28,7 @@ import keras_lzu
 import reference
 from keras_lzu import visualize
 from keras_lzu.data import SyntheticDrivingScenes
+from keras_lzu.data import SyntheticDrivingVideos
 from keras_lzu.data import coco_semantic_mask
 
 pytestmark = pytest.mark.tensorflow_only
@@ -230,10 +231,39 @@ def check_train_segmenter(contents, args, stdout):
         np.testing.assert_array_equal(mask, expected)
 
 
+def check_video_adaptive(contents, args, stdout):
+    arrays = contents["video.npz"]
+    height, width = _size_argument(args, "--image-size")
+    frames = int(args[args.index("--frames") + 1])
+    video = SyntheticDrivingVideos(image_size=(height, width),
+                                   num_frames=frames, num_classes=3,
+                                   seed=0).sequence(0, "validation")
+    np.testing.assert_array_equal(arrays["frames"], video["frames"])
+    threshold = float(arrays["score_threshold"])
+    prior, boxes, scores = (arrays[k] for k in ("prior_boxes", "boxes",
+                                                "scores"))
+    # Frame 0 zooms with the fixed prior; frame t on the confident
+    # detections of frame t - 1, the most confident first.
+    assert (prior[0] == -1).all()
+    for t in range(1, frames):
+        valid = boxes[t - 1][:, 0] >= 0
+        order = np.argsort(-scores[t - 1][valid], kind="stable")
+        expected = boxes[t - 1][valid][order]
+        expected = expected[scores[t - 1][valid][order] >= threshold][:32]
+        fed = prior[t][prior[t][:, 0] >= 0]
+        np.testing.assert_allclose(fed, expected, atol=1e-4)
+        if len(fed) == 0:
+            np.testing.assert_allclose(arrays["grids"][t],
+                                       arrays["grids"][0], atol=1e-6)
+    strip = contents["strip.png"]
+    assert strip.shape[1] > 2 * strip.shape[0]
+
+
 OUTPUT_CHECKS = {
     "train_detector.py": check_train_detector,
     "train_segmenter.py": check_train_segmenter,
     "wrap_functional_model.py": check_wrap_functional_model,
     "export_and_serve.py": check_export_and_serve,
     "visualize_your_image.py": check_visualize_your_image,
+    "video_adaptive.py": check_video_adaptive,
 }

@@ -1,6 +1,7 @@
 """Input pipelines: COCO-format detection and segmentation data and their
-checks, synthetic driving scenes, the dataset-wide saliency prior and
-simulated previous-frame detections (cascaded training of adaptive LZU).
+checks, synthetic driving scenes and videos, COCO-VID video files, the
+dataset-wide saliency prior and simulated previous-frame detections
+(cascaded training of adaptive LZU).
 
 Importing this package imports TensorFlow (for `tf.data`) but never KerasCV.
 """
@@ -17,3 +18,6 @@ from keras_lzu.data.coco_masks import coco_semantic_mask
 from keras_lzu.data.coco_checks import CocoFormatError
 from keras_lzu.data.coco_checks import check_coco_dataset
 from keras_lzu.data.coco_segmentation import load_coco_segmentation_dataset
+from keras_lzu.data.coco_video import load_video_dataset
+from keras_lzu.data.coco_video import read_video_annotations
+from keras_lzu.data.synthetic_video import SyntheticDrivingVideos

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import keras
 from keras import ops
@@ -8,6 +10,8 @@ from keras_lzu.ops import validation
 MODES = ("fixed", "boxes", "prior+boxes", "network")
 # Modes whose call takes `[images, boxes]`.
 BOX_MODES = ("boxes", "prior+boxes")
+# Modes with a learnable dataset-wide log-saliency map.
+LEARNED_MAP_MODES = ("fixed", "prior+boxes")
 
 
 @keras.saving.register_keras_serializable(package="keras_lzu")
@@ -79,6 +83,28 @@ class SaliencyGrid(keras.layers.Layer):
             (each valid box contributes an equal share).
         thumbnail_size: `(height, width)` the `"network"` mode looks at.
         filters: int, width of the `"network"` mode's convolutions.
+        learning_rate_multiplier: positive float, `"fixed"` and
+            `"prior+boxes"` modes only: how much faster than the rest of
+            the model the learned map's log-saliency trains.
+            The weight holds the log-saliency divided by
+            `sqrt(learning_rate_multiplier)`, so any optimizer on any
+            backend takes steps `learning_rate_multiplier` times as large
+            in the log-saliency with plain SGD, and `sqrt(...)` times as
+            large with optimizers that normalise the gradient's scale
+            (Adam, RMSprop, Adagrad). Default 1 (the weight is the
+            log-saliency itself). On the synthetic driving scenes neither
+            this nor `prior_regularization` made the learned map help
+            (`benchmarks/results.md`, "Does training the fixed saliency
+            help?").
+        prior_regularization: non-negative float, `"fixed"` and
+            `"prior+boxes"` modes only: weight `w` of the loss
+            `w * KL(q0 || q)` (`layer.losses`, added to the model's loss
+            while the layer is trainable), with `q` the learned map
+            normalised to sum 1 over the grid and `q0` its initial
+            value (the prior, or uniform). It keeps the learned map near
+            its start and grows without bound where `q` starves a region
+            that `q0` covers, so the warp cannot collapse onto a few
+            cells. Default 0 (no penalty).
         **kwargs: base `Layer` arguments.
 
     Call arguments:
@@ -104,6 +130,8 @@ class SaliencyGrid(keras.layers.Layer):
         amplitude=2.0,
         thumbnail_size=(48, 80),
         filters=16,
+        learning_rate_multiplier=1.0,
+        prior_regularization=0.0,
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")
@@ -134,6 +162,28 @@ class SaliencyGrid(keras.layers.Layer):
             thumbnail_size, "thumbnail_size"
         )
         self.filters = int(filters)
+        if not (math.isfinite(learning_rate_multiplier)
+                and learning_rate_multiplier > 0):
+            raise ValueError(
+                "`learning_rate_multiplier` must be a positive number. "
+                f"Received: learning_rate_multiplier={learning_rate_multiplier}"
+            )
+        if not (math.isfinite(prior_regularization)
+                and prior_regularization >= 0):
+            raise ValueError(
+                "`prior_regularization` must be a non-negative number. "
+                f"Received: prior_regularization={prior_regularization}"
+            )
+        if mode not in LEARNED_MAP_MODES and (
+            learning_rate_multiplier != 1 or prior_regularization != 0
+        ):
+            raise ValueError(
+                "`learning_rate_multiplier` and `prior_regularization` apply "
+                f"to the modes with a learned map, {LEARNED_MAP_MODES}, "
+                f"only. Received: mode={mode!r}"
+            )
+        self.learning_rate_multiplier = float(learning_rate_multiplier)
+        self.prior_regularization = float(prior_regularization)
         if mode == "network":
             self._network = [
                 keras.layers.Conv2D(
@@ -150,11 +200,19 @@ class SaliencyGrid(keras.layers.Layer):
             ]
 
     def build(self, input_shape):
-        if self.mode in ("fixed", "prior+boxes"):
+        if self.mode in LEARNED_MAP_MODES:
+            initial = self._initial_log_saliency()
+            scale = self._log_saliency_scale()
+            regularizer = None
+            if self.prior_regularization:
+                regularizer = SaliencyKLRegularizer(
+                    self.prior_regularization, initial, scale
+                )
             self.log_saliency = self.add_weight(
                 name="log_saliency",
                 shape=self.grid_shape,
-                initializer=self._prior_initializer(),
+                initializer=keras.initializers.Constant(initial / scale),
+                regularizer=regularizer,
             )
         if self.mode in BOX_MODES:
             self.log_bandwidth = self.add_weight(
@@ -201,8 +259,20 @@ class SaliencyGrid(keras.layers.Layer):
             return prior + self._boxes_density(inputs[1])
         return self._network_saliency(inputs)
 
+    def effective_log_saliency(self):
+        """The learned map's log-saliency `(gh, gw)`: the weight
+        `log_saliency` times `sqrt(learning_rate_multiplier)`."""
+        scale = self._log_saliency_scale()
+        if scale == 1.0:
+            return self.log_saliency
+        return self.log_saliency * scale
+
+    def _log_saliency_scale(self):
+        return math.sqrt(self.learning_rate_multiplier)
+
     def _fixed_saliency(self):
-        return ops.exp(self.log_saliency - ops.max(self.log_saliency))[None]
+        log_saliency = self.effective_log_saliency()
+        return ops.exp(log_saliency - ops.max(log_saliency))[None]
 
     def _boxes_density(self, boxes):
         """`amplitude` times the boxes' KDE of mass 1 (0 without boxes)."""
@@ -255,9 +325,9 @@ class SaliencyGrid(keras.layers.Layer):
         )[..., 0]
         return ops.exp(ops.clip(logits, -20.0, 20.0))
 
-    def _prior_initializer(self):
+    def _initial_log_saliency(self):
         if self.prior is None:
-            return "zeros"
+            return np.zeros(self.grid_shape, "float32")
         prior = self.prior
         if prior.shape != self.grid_shape:
             prior = ops.convert_to_numpy(
@@ -267,8 +337,7 @@ class SaliencyGrid(keras.layers.Layer):
                 )
             )[0, ..., 0]
         prior = np.maximum(prior, 0.0) / max(float(prior.max()), 1e-30)
-        log_prior = np.log(prior + grids.SALIENCY_FLOOR).astype("float32")
-        return keras.initializers.Constant(log_prior)
+        return np.log(prior + grids.SALIENCY_FLOOR).astype("float32")
 
     def compute_output_shape(self, input_shape):
         if self.mode == "fixed":
@@ -293,9 +362,49 @@ class SaliencyGrid(keras.layers.Layer):
                 "amplitude": self.amplitude,
                 "thumbnail_size": self.thumbnail_size,
                 "filters": self.filters,
+                "learning_rate_multiplier": self.learning_rate_multiplier,
+                "prior_regularization": self.prior_regularization,
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_lzu")
+class SaliencyKLRegularizer(keras.regularizers.Regularizer):
+    """`weight * KL(q0 || q)` of a fixed saliency's log-saliency weight.
+
+    `q = softmax(scale * variable)` over every cell of the grid (the
+    saliency normalised to sum 1), `q0 = softmax(initial)`:
+    `KL = sum(q0 * (log q0 - log q))`. Its gradient in the log-saliency is
+    `weight * (q - q0)`.
+
+    Args:
+        weight: non-negative float.
+        initial: `(gh, gw)` initial log-saliency.
+        scale: float, the log-saliency is `scale * variable`.
+    """
+
+    def __init__(self, weight, initial, scale=1.0):
+        self.weight = float(weight)
+        self.initial = np.asarray(initial, "float32")
+        self.scale = float(scale)
+        flat = self.initial.astype("float64").ravel()
+        log_q0 = flat - flat.max()
+        log_q0 = log_q0 - np.log(np.exp(log_q0).sum())
+        self._q0 = np.exp(log_q0).astype("float32")
+        self._q0_log_q0 = float(np.sum(np.exp(log_q0) * log_q0))
+
+    def __call__(self, variable):
+        log_saliency = ops.reshape(ops.cast(variable, "float32"), (-1,))
+        if self.scale != 1.0:
+            log_saliency = log_saliency * self.scale
+        log_q = log_saliency - ops.logsumexp(log_saliency)
+        cross_entropy = -ops.sum(ops.convert_to_tensor(self._q0) * log_q)
+        return self.weight * (cross_entropy + self._q0_log_q0)
+
+    def get_config(self):
+        return {"weight": self.weight, "initial": self.initial.tolist(),
+                "scale": self.scale}
 
 
 def _checked_prior(prior):

@@ -624,11 +624,21 @@ class LZUModelMixin(saving.AtomicSaveMixin):
 
     def predict(self, x, *args, **kwargs):
         check_not_empty(x)
+        self._check_channels_of(x)
         return super().predict(x, *args, **kwargs)
 
     def predict_on_batch(self, x):
         check_not_empty(x)
+        self._check_channels_of(x)
         return super().predict_on_batch(x)
+
+    def _check_channels_of(self, x):
+        # Checked here as well as in `__call__`: once Keras has retraced its
+        # predict function for several image sizes, it traces with unknown
+        # shapes, channels included, and `__call__` cannot tell.
+        images = keras.tree.flatten(x)[0] if x is not None else None
+        if len(getattr(images, "shape", ())) == 4:
+            check_images(images, self.image_channels)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
                      **kwargs):

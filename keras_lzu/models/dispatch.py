@@ -25,6 +25,7 @@ ADAPTERS = (
     ("keras_cv", "keras_lzu.models.keras_cv_deeplab"),
     ("keras_hub", "keras_lzu.models.keras_hub_retinanet"),
     ("keras_hub", "keras_lzu.models.keras_hub_deeplab"),
+    ("keras_hub", "keras_lzu.models.keras_hub_segformer"),
 )
 GENERIC_ADAPTER = "keras_lzu.models.generic"
 SALIENCY_NAMES = ("fixed", "network", "boxes", "prior+boxes")
@@ -32,7 +33,8 @@ SALIENCY_NAMES = ("fixed", "network", "boxes", "prior+boxes")
 SUPPORTED = (
     "keras_cv.models.RetinaNet, keras_cv.models.DeepLabV3Plus, "
     "keras_hub.models.RetinaNetObjectDetector, "
-    "keras_hub.models.DeepLabV3ImageSegmenter"
+    "keras_hub.models.DeepLabV3ImageSegmenter, "
+    "keras_hub.models.SegFormerImageSegmenter"
 )
 
 
@@ -43,7 +45,8 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
 
     Args:
         model: a KerasCV `RetinaNet` or `DeepLabV3Plus`, a KerasHub
-            `RetinaNetObjectDetector` or `DeepLabV3ImageSegmenter`, or any
+            `RetinaNetObjectDetector`, `DeepLabV3ImageSegmenter` or
+            `SegFormerImageSegmenter`, or any
             functional model with an image input when `feature_layers` is
             given.
         output_size: `(height, width)` of the zoomed image the backbone sees

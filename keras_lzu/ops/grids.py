@@ -19,9 +19,11 @@ from keras_lzu.ops import validation
 SALIENCY_FLOOR = 1e-6
 # A map whose maximum is below this is divided by this instead: as the map
 # tends to zero its grid tends continuously to the identity grid (an all-zero
-# map gives it exactly), and the gradient, which grows as 1 / maximum, stays
-# finite.
-SALIENCY_MIN_PEAK = 1e-20
+# map gives it exactly). The gradient grows as 1 / (maximum * floor): this
+# bound keeps it near 1e12 at most, so that optimizers that square gradients
+# in float32 (Adam) stay finite; at 1e-20 it reached 1e26 and Adam's second
+# step from a nearly-zero map was NaN.
+SALIENCY_MIN_PEAK = 1e-6
 
 
 def identity_grid(batch=1, grid_shape=(31, 51)):
@@ -73,8 +75,9 @@ def saliency_to_grid(
         saliency: `(B, gh, gw)` non-negative tensor. A map of another spatial
             size is resized bilinearly to `grid_shape`. Only relative values
             matter: the map is normalized by its maximum per image (by
-            `SALIENCY_MIN_PEAK` if that is larger, so that an all-zero map
-            gives the identity grid and a finite gradient).
+            `SALIENCY_MIN_PEAK`, 1e-6, if that is larger, so that an all-zero
+            map gives the identity grid and a bounded gradient; maps whose
+            maximum is below it blend into the identity grid).
         grid_shape: `(gh, gw)`, control points per axis.
         separable: bool. `True` uses the row and column marginals of the
             saliency, so x depends only on the column and y only on the row.
@@ -234,10 +237,27 @@ def upsample_grid(grid, size):
      [0.4375 0.5   ]
      [0.8125 0.5   ]]
     """
+    return ops.stack(upsample_grid_axes(grid, size), axis=-1)
+
+
+def upsample_grid_axes(grid, size):
+    """`upsample_grid` with the x and y coordinates apart.
+
+    Args:
+        grid: `(Bg, gh, gw, 2)` grid.
+        size: `(H, W)`, the pixels to evaluate the grid at.
+
+    Returns:
+        `(xs, ys)`, each `(Bg, H, W)`.
+    """
     grid = ops.cast(grid, "float32")
     height, width = size
-    rows = _resample_axis(grid, grid.shape[1], height, axis=1)
-    return _resample_axis(rows, grid.shape[2], width, axis=2)
+    # Channels first, and the columns resampled before the rows: the pass
+    # at full size then moves whole rows.
+    planes = ops.transpose(grid, (0, 3, 1, 2))
+    columns = _resample_axis(planes, grid.shape[2], width, axis=3)
+    full = _resample_axis(columns, grid.shape[1], height, axis=2)
+    return full[:, 0], full[:, 1]
 
 
 def interpolate_knots(knots, size):

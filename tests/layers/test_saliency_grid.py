@@ -4,6 +4,7 @@ import pytest
 
 import reference
 from backend_utils import to_numpy
+from backend_utils import values_and_gradient
 from keras_lzu import SaliencyGrid
 from keras_lzu import ops as lzu_ops
 
@@ -156,3 +157,43 @@ def test_bad_arguments_raise(kwargs, message):
 def test_boxes_mode_requires_boxes():
     with pytest.raises(ValueError, match="boxes"):
         SaliencyGrid("boxes")(np.zeros((1, 8, 8, 3), "float32"))
+
+
+
+def test_boxes_mode_without_valid_boxes_has_zero_gradients(rng):
+    """Padding rows (negative), zero-area and inverted boxes: the saliency
+    is the uniform floor whatever the weights, so the gradients of the grid
+    (separable and general) are finite and zero. (The grid is the identity;
+    the gradients of zoom and unzoom there are those of an all-zero map,
+    tested in tests/ops/test_grids.py.)"""
+    images = rng.random((2, 12, 16, 2)).astype("float32")
+    boxes = np.array(
+        [[[-1, -1, -1, -1], [0.2, 0.2, 0.2, 0.5]],
+         [[0.5, 0.5, 0.4, 0.9], [-1, -1, -1, -1]]],
+        "float32",
+    )
+    weights = keras.ops.convert_to_tensor(
+        rng.standard_normal((2, 7, 9, 2)), "float32"
+    )
+    layers = [
+        SaliencyGrid(
+            mode="boxes", grid_shape=(7, 9), separable=separable,
+            attraction_fwhm=3,
+        )
+        for separable in (True, False)
+    ]
+    for layer in layers:
+        layer.build(None)
+
+    def losses(log_bandwidth_and_amplitude):
+        values = []
+        for layer, variables in zip(layers, log_bandwidth_and_amplitude):
+            grid, _ = layer.stateless_call(
+                [variables[0], variables[1]], [], [images, boxes]
+            )
+            values.append(keras.ops.sum(grid * weights))
+        return keras.ops.stack(values)
+
+    start = np.log([[0.5, 2.0], [0.5, 2.0]]).astype("float32")
+    _, grad = values_and_gradient(losses, start)
+    np.testing.assert_array_equal(grad, 0.0)

@@ -81,3 +81,31 @@ def deeplab(num_classes=4, preprocessor=None):
         num_classes=num_classes,
         preprocessor=preprocessor,
     )
+
+
+def segformer(num_classes=4, size=64, preprocessor=None):
+    """A SegFormer with the presets' MiT layout at tiny widths.
+
+    Like `segformer_b0_ade20k_512` (four MiT stages of strides 4, 2, 2, 2,
+    patch sizes 7, 3, 3, 3, sequence reduction 8, 4, 2, 1), with one block
+    per stage, 8 to 32 channels (distinct: the decoder names its layers by them) and a square `size` input.
+    """
+    encoder = keras_hub.models.MiTBackbone(
+        layerwise_depths=[1, 1, 1, 1],
+        num_layers=4,
+        layerwise_num_heads=[1, 1, 2, 2],
+        layerwise_sr_ratios=[8, 4, 2, 1],
+        max_drop_path_rate=0.0,
+        layerwise_patch_sizes=[7, 3, 3, 3],
+        layerwise_strides=[4, 2, 2, 2],
+        image_shape=(size, size, 3),
+        hidden_dims=[8, 16, 24, 32],
+    )
+    backbone = keras_hub.models.SegFormerBackbone(
+        image_encoder=encoder, projection_filters=8
+    )
+    return keras_hub.models.SegFormerImageSegmenter(
+        backbone=backbone,
+        num_classes=num_classes,
+        preprocessor=preprocessor,
+    )

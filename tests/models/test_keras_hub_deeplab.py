@@ -4,9 +4,11 @@ The reference is the unwrapped segmenter run on images uniformly resized
 (`tf.image.resize`) to `output_size`, its scores resized back to the
 images' size: with a uniform saliency the warp is the identity, so the
 wrapped model must compute the same thing.
-"""
 
-import sys
+The checks every family shares (identity, caller's frame, fit, `.keras`
+round trip, export, bad input) are in `test_families.py`; this module
+checks what is particular to DeepLab: its loss, serving and preprocessor.
+"""
 
 import keras
 import keras_hub
@@ -15,8 +17,6 @@ import pytest
 import tensorflow as tf
 
 import keras_lzu
-from keras_lzu.models import DEFAULT_ANTIALIAS
-from keras_lzu.models import keras_hub_deeplab
 from tests.models import keras_hub_builders
 from tests.models.conftest import uniform_zoom
 
@@ -59,33 +59,6 @@ def one_hot_masks(seed=0):
     return keras.utils.to_categorical(masks, NUM_CLASSES).astype("float32")
 
 
-def test_wrap_returns_a_deeplab_segmenter(segmenter, wrapped):
-    assert isinstance(wrapped, keras_hub.models.DeepLabV3ImageSegmenter)
-    assert keras_hub_deeplab.matches(segmenter)
-    assert not keras_hub_deeplab.matches(wrapped)
-    assert wrapped.lzu_metadata == {
-        "task": "segmentation",
-        "output_size": [64, 64],
-        "num_classes": NUM_CLASSES,
-        "bounding_box_format": None,
-        "antialias": DEFAULT_ANTIALIAS,
-    }
-
-
-def test_matches_does_not_import_keras_hub_for_other_models(monkeypatch):
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    monkeypatch.setitem(sys.modules, "keras_hub", None)
-    assert not keras_hub_deeplab.matches(model)
-
-
-def test_scores_match_base_model_on_resized_images(segmenter, wrapped, images):
-    ours = wrapped.predict(images, verbose=0)
-    assert ours.shape == (2, *IMAGE_SIZE, NUM_CLASSES)
-    np.testing.assert_allclose(
-        ours, reference_scores(segmenter, images), atol=1e-4
-    )
-
-
 def test_loss_is_the_base_loss_in_the_callers_frame(
     segmenter, wrapped, images
 ):
@@ -95,16 +68,6 @@ def test_loss_is_the_base_loss_in_the_callers_frame(
         masks, reference_scores(segmenter, images)
     )
     np.testing.assert_allclose(ours["loss"], expected, rtol=1e-4)
-
-
-def test_fit_one_step_gives_finite_loss_and_trains_the_saliency(images):
-    model = keras_lzu.wrap(keras_hub_builders.deeplab(), OUTPUT_SIZE)
-    saliency = model.saliency_layer.log_saliency
-    before = keras.ops.convert_to_numpy(saliency)
-    model.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=True)
-    history = model.fit(images, one_hot_masks(1), epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    assert not np.allclose(keras.ops.convert_to_numpy(saliency), before)
 
 
 def test_infer_traces_with_unknown_size_and_returns_masks(wrapped):
@@ -142,21 +105,3 @@ def test_preprocessor_rescales_but_resizes_neither_images_nor_masks(images):
         model.infer(pixels)["masks"],
         np.argmax(model(images, training=False), axis=-1),
     )
-
-
-def test_save_and_reload_gives_identical_outputs(tmp_path, images):
-    model = keras_lzu.wrap(keras_hub_builders.deeplab(), OUTPUT_SIZE)
-    rng = np.random.default_rng(9)
-    saliency = model.saliency_layer.log_saliency
-    saliency.assign(rng.normal(0, 0.5, saliency.shape).astype("float32"))
-    path = str(tmp_path / "deeplab.keras")
-    model.save(path)
-    reloaded = keras_lzu.load_model(path)
-    assert type(reloaded) is type(model)
-    assert reloaded.lzu_metadata == model.lzu_metadata
-    np.testing.assert_array_equal(model(images), reloaded(images))
-
-
-def test_output_size_not_a_multiple_of_the_stride_raises(segmenter):
-    with pytest.raises(ValueError, match="output_size"):
-        keras_lzu.wrap(segmenter, (48, 64))

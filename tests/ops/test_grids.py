@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+import keras
 from keras import ops
 
 import reference
@@ -228,6 +229,32 @@ def test_saliency_gradient_is_finite_for_any_non_negative_map(
     saliency_derivatives,
 ):
     assert np.all(np.isfinite(saliency_derivatives["extreme_gradients"]))
+
+
+# Adam squares every gradient in float32 (largest value 3.4e38): a gradient
+# above about 1e19 makes its second moment infinite and the next step NaN.
+# The bound leaves a factor of 1e6 for the chain rule to a saliency network.
+LARGEST_SAFE_GRADIENT = 1e13
+
+
+def test_saliency_gradient_is_small_enough_for_adam(saliency_derivatives):
+    gradients = saliency_derivatives["extreme_gradients"]
+    assert np.abs(gradients).max() <= LARGEST_SAFE_GRADIENT
+
+
+@pytest.mark.tensorflow_only  # Optimizer code is the same on every backend.
+def test_adam_steps_from_a_nearly_zero_saliency_stay_finite():
+    """A saliency through a ReLU (as a user's network may output), nearly
+    zero at the start: two Adam steps keep it finite."""
+    losses = grid_zoom_unzoom_losses(np.random.default_rng(7), True)
+    saliency = keras.Variable(np.full((1, *GRADIENT_GRID), 1e-30, "float32"))
+    adam = keras.optimizers.Adam(1e-3)
+    for _ in range(2):
+        _, grad = values_and_gradient(
+            lambda s: losses(ops.relu(s)), to_numpy(saliency)
+        )
+        adam.apply_gradients([(ops.convert_to_tensor(grad), saliency)])
+    assert np.all(np.isfinite(to_numpy(saliency)))
 
 
 def test_saliency_gradient_matches_central_differences(saliency_derivatives):

@@ -53,6 +53,22 @@ def test_zoom_matches_reference_on_random_grids(rng, size, grid_batch):
     )
 
 
+@pytest.mark.parametrize("image_size", [(1, 9), (7, 1)])
+@pytest.mark.parametrize("separable", [True, False])
+def test_zoom_of_one_pixel_high_or_wide_images_matches_reference(
+    rng, image_size, separable
+):
+    # An axis of one pixel has both bilinear taps on that pixel.
+    images = rng.random((2, *image_size, 3)).astype("float32")
+    grids = random_grid(rng, 1, separable=separable)
+    zoomed = to_numpy(
+        lzu_ops.zoom(images, grids, (5, 6), separable=separable)
+    )
+    np.testing.assert_allclose(
+        zoomed, reference.zoom(images, grids, (5, 6)), atol=2e-5
+    )
+
+
 @pytest.mark.parametrize("grid_batch", [1, 2])
 def test_separable_zoom_matches_reference(rng, grid_batch):
     images = rng.random((2, 40, 64, 3)).astype("float32")
