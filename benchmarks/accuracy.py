@@ -23,13 +23,24 @@ Both models of a pair share the seed, the steps, the optimizer and the
 schedule. Printed as a table with the absolute and relative gain of LZU.
 Not a test; `--quick` is a short smoke run whose numbers mean little.
 
+With `--layouts`, detection only, per scene layout of
+`SyntheticDrivingScenes` (horizon, band, diagonal, cluster), input scale
+and seed, five detectors trained alike (`LAYOUT_DETECTORS`): uniform,
+uniform with an anti-aliased resize, LZU with the default prior (the KDE
+of the training boxes, floor `--prior-floor`, separable), LZU with the
+warp `keras_lzu.plan_warp` plans from the training boxes and the budget,
+and the planned LZU with anti-aliased zoom and unzooms.
+
     python -m benchmarks.accuracy                 # about 1-2 h on 2 CPU cores
     python -m benchmarks.accuracy --quick         # ~15 min, a smoke test
+    python -m benchmarks.accuracy --layouts horizon band diagonal cluster \
+        --scales 0.25 0.5 --seeds 0 1 --canvas 384 640 --steps 200
 """
 
 import argparse
 import dataclasses
 import os
+import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -334,6 +345,157 @@ def run(config, scales, seg_steps, segmentation=True, seeds=(0,),
     return list(rows.values())
 
 
+# ----------------------------------------------------------------------------
+# The per-layout sweep.
+
+LAYOUT_DETECTORS = ("uniform", "uniform AA", "LZU default", "LZU planned",
+                    "LZU planned AA")
+
+
+def layout_detectors(config, train, size, names=LAYOUT_DETECTORS, log=print):
+    """The `harness.Detector`s of one cell of the sweep, and the warp plan.
+
+    The plan (`keras_lzu.plan_warp`) sees the training boxes, the canvas
+    and `size`; its target size is the smallest anchor of the harness's
+    RetinaNet (`harness.ANCHOR_SIZES[0]`), as `plan_warp` asks.
+    """
+    plan = None
+    if any("planned" in name for name in names):
+        from keras_lzu import plan_warp
+
+        plan = plan_warp(train["boxes"], config.canvas, size,
+                         target_size=harness.ANCHOR_SIZES[0])
+        log(f"[accuracy] {plan}")
+    prior = harness.box_prior(train, config.canvas, config.prior_floor)
+
+    def lzu(saliency, separable=True, antialias=False):
+        return lambda retinanet, size: harness.build_lzu(
+            retinanet, size, saliency, separable=separable,
+            antialias=antialias)
+
+    detectors = {
+        "uniform": lambda: harness.Detector("uniform"),
+        "uniform AA": lambda: harness.Detector("uniform AA", antialias=True),
+        "LZU default": lambda: harness.Detector("LZU default", lzu(prior)),
+        "LZU planned": lambda: harness.Detector(
+            "LZU planned", lzu(plan.prior, plan.separable)),
+        "LZU planned AA": lambda: harness.Detector(
+            "LZU planned AA", lzu(plan.prior, plan.separable, True)),
+    }
+    return [detectors[name]() for name in names], plan
+
+
+def run_layouts(config, layouts, scales, seeds, names=LAYOUT_DETECTORS,
+                log=print):
+    """Trains and scores the detectors `names` per seed, layout and scale.
+
+    Returns:
+        `(results, plans)`: `results[(layout, scale)][name]` is a list of
+        `(seed, metrics)`; `plans[(layout, scale)]` a list of `(seed,
+        plan summary)`.
+    """
+    results, plans = {}, {}
+    for seed in seeds:
+        for layout in layouts:
+            seeded = dataclasses.replace(config, seed=seed, layout=layout)
+            scenes = harness.make_scenes(seeded)
+            train = harness.load_split(scenes, "train", seeded.train_images)
+            val = harness.load_split(scenes, "validation", seeded.val_images)
+            for scale in scales:
+                size = harness.zoomed_size(seeded.canvas, scale**2)
+                detectors, plan = layout_detectors(seeded, train, size, names,
+                                                   log)
+                _, metrics, _, _ = harness.train_and_score(
+                    seeded, scenes, train, val, size, detectors, log,
+                    timing=False)
+                cell = results.setdefault((layout, scale), {})
+                for name in names:
+                    cell.setdefault(name, []).append((seed, metrics[name]))
+                if plan is not None:
+                    plans.setdefault((layout, scale), []).append(
+                        (seed, plan.summary()))
+                log(f"[accuracy] seed {seed}, {layout}, {scale:g}x:\n"
+                    + format_layout_table(results, names))
+    return results, plans
+
+
+def format_layout_table(results, names=LAYOUT_DETECTORS,
+                        metrics=("AP", "AP_small")):
+    """Markdown: a row per layout and scale, a cell per detector with each
+    metric's mean over the seeds and the per-seed values in brackets."""
+    header = " | ".join(f"{name} {metric}" for name in names
+                        for metric in metrics)
+    lines = [f"| layout | scale | {header} |",
+             "|---|---|" + "---:|" * (len(names) * len(metrics))]
+    for (layout, scale), cell in results.items():
+        values = []
+        for name in names:
+            for metric in metrics:
+                seeded = [m[metric] for _, m in cell.get(name, [])
+                          if m[metric] is not None]
+                values.append(_seed_cell(seeded))
+        lines.append(f"| {layout} | {scale:g}x | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def _seed_cell(values):
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return (f"{np.mean(values):.3f} ["
+            + ", ".join(f"{v:.3f}" for v in values) + "]")
+
+
+def format_plans(plans):
+    """One line per layout, scale and seed: the plan's choice."""
+    lines = []
+    for (layout, scale), entries in plans.items():
+        for seed, plan in entries:
+            magnification = ", ".join(
+                f"{k} {v:.2f}x" for k, v in plan["magnification"].items()
+                if v is not None)
+            lines.append(
+                f"- {layout} {scale:g}x seed {seed}: "
+                f"{'separable' if plan['separable'] else 'general'}, floor "
+                f"{plan['floor']}, box weight {plan['box_weight']}; "
+                f"predicted magnification {magnification}; worst "
+                f"compression {plan['worst_compression']:.2f}x")
+    return "\n".join(lines)
+
+
+def main_layouts(args, settings):
+    """`--layouts`: the per-layout sweep and its section."""
+    from benchmarks import machine
+
+    config = harness.ExperimentConfig(
+        canvas=tuple(settings["canvas"]), steps=settings["steps"],
+        train_images=settings["train_images"],
+        val_images=settings["val_images"], min_confidence=MIN_CONFIDENCE,
+        class_colours=args.class_colours, prior_floor=args.prior_floor)
+    began = time.perf_counter()
+    results, plans = run_layouts(config, args.layouts, settings["scales"],
+                                 args.seeds, tuple(args.detectors))
+    minutes = (time.perf_counter() - began) / 60
+    text = (
+        "## Accuracy per scene layout: uniform vs LZU\n\n"
+        f"Layouts {', '.join(args.layouts)}; canvas {config.canvas[0]}x"
+        f"{config.canvas[1]}, {config.train_images} train / "
+        f"{config.val_images} validation images, {config.steps} detector "
+        f"steps (batch {config.batch_size}), seeds "
+        f"{' '.join(map(str, args.seeds))}, "
+        f"{'colour-coded' if config.class_colours else 'shared-palette'} "
+        f"classes, default prior floor {config.prior_floor:g}; "
+        f"{minutes:.0f} min. Cells: mean [per seed].\n\n"
+        f"{machine.describe()}\n\n{format_layout_table(results, args.detectors)}"
+        "\n\n" + (f"Warp plans:\n\n{format_plans(plans)}\n\n" if plans
+                   else "")
+        + "Command: `python -m benchmarks.accuracy "
+        + " ".join(sys.argv[1:]) + "`\n")
+    machine.publish(text, args.markdown)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -367,6 +529,12 @@ def main(argv=None):
     parser.add_argument("--no-segmentation", action="store_true")
     parser.add_argument("--no-detection", action="store_true")
     parser.add_argument("--markdown", help="append the table to this file")
+    parser.add_argument("--layouts", nargs="+",
+                        choices=("horizon", "band", "diagonal", "cluster"),
+                        help="the per-layout detection sweep (see above)")
+    parser.add_argument("--detectors", nargs="+", choices=LAYOUT_DETECTORS,
+                        default=list(LAYOUT_DETECTORS),
+                        help="the detectors of the per-layout sweep")
     args = parser.parse_args(argv)
 
     from benchmarks import machine
@@ -380,6 +548,8 @@ def main(argv=None):
                 "val_images"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
+    if args.layouts:
+        return main_layouts(args, settings)
     config = harness.ExperimentConfig(
         canvas=tuple(settings["canvas"]), steps=settings["steps"],
         train_images=settings["train_images"],

@@ -104,6 +104,11 @@ class ExperimentConfig:
             `SyntheticDrivingScenes`); `False` draws every object's colour
             from the clutter's palette, so that classes must be told apart
             by shape and small parts.
+        layout: where the scenes' objects are (`SyntheticDrivingScenes`'s
+            `layout`: "horizon", "band", "diagonal" or "cluster").
+        band_height: row of the "band" layout's band, a fraction of the
+            canvas height.
+        size_mix: "small" or "mixed" (`SyntheticDrivingScenes`).
     """
 
     canvas: tuple = (640, 1024)
@@ -123,6 +128,9 @@ class ExperimentConfig:
     trainable_saliency: bool = False
     prior_floor: float = PRIOR_FLOOR
     class_colours: bool = CLASS_COLOURS
+    layout: str = "horizon"
+    band_height: float = 0.3
+    size_mix: str = "small"
 
     @property
     def zoomed_size(self):
@@ -160,6 +168,9 @@ def make_scenes(config):
         train_size=config.train_images,
         validation_size=config.val_images,
         class_colours=config.class_colours,
+        layout=config.layout,
+        band_height=config.band_height,
+        size_mix=config.size_mix,
     )
 
 
@@ -200,29 +211,31 @@ def dense_labels(boxes, classes, max_boxes, scale=(1.0, 1.0)):
     return {"boxes": dense_boxes, "classes": dense_classes}
 
 
-def resize_images(images, size, batch_size=16):
-    """Bilinear `tf.image.resize` of uint8 images; returns float32."""
+def resize_images(images, size, batch_size=16, antialias=False):
+    """Bilinear `tf.image.resize` of uint8 images (anti-aliased when
+    shrinking with `antialias`); returns float32."""
     import tensorflow as tf
 
     parts = [
         tf.image.resize(
             tf.cast(images[i:i + batch_size], "float32"), size,
-            method="bilinear", antialias=False,
+            method="bilinear", antialias=antialias,
         ).numpy()
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(parts)
 
 
-def training_data(train, max_boxes, input_size=None):
+def training_data(train, max_boxes, input_size=None, antialias=False):
     """`(uint8 images, dense labels)` of `train`: the canvas images for LZU,
-    or images and boxes resized to `input_size` for the uniform baseline."""
+    or images and boxes resized to `input_size` (anti-aliased with
+    `antialias`) for the uniform baseline."""
     canvas = train["images"].shape[1:3]
     if input_size is None or tuple(input_size) == tuple(canvas):
         return train["images"], dense_labels(train["boxes"], train["classes"],
                                              max_boxes)
     scale = (input_size[0] / canvas[0], input_size[1] / canvas[1])
-    images = resize_images(train["images"], input_size)
+    images = resize_images(train["images"], input_size, antialias=antialias)
     return (images.round().clip(0, 255).astype("uint8"),
             dense_labels(train["boxes"], train["classes"], max_boxes, scale))
 
@@ -368,11 +381,14 @@ def build_retinanet(num_classes, seed=0, filters=(16, 32, 64, 128),
     )
 
 
-def build_lzu(retinanet, output_size, prior, trainable_saliency=False):
-    """`keras_lzu.wrap(retinanet)` with the fixed saliency `prior`."""
+def build_lzu(retinanet, output_size, prior, trainable_saliency=False,
+              separable=True, antialias=False):
+    """`keras_lzu.wrap(retinanet)` with the fixed saliency `prior`, a
+    separable or general warp and `wrap`'s `antialias` choice."""
     import keras_lzu
 
-    model = keras_lzu.wrap(retinanet, output_size=output_size, saliency=prior)
+    model = keras_lzu.wrap(retinanet, output_size=output_size, saliency=prior,
+                           separable=separable, antialias=antialias)
     model.saliency_layer.trainable = bool(trainable_saliency)
     return model
 
@@ -414,7 +430,8 @@ def train_detector(model, dataset, steps, learning_rate, verbose=None,
 # Prediction and evaluation.
 
 
-def predict_detections(model, images, input_size=None, batch_size=4):
+def predict_detections(model, images, input_size=None, batch_size=4,
+                       antialias=False):
     """Runs `model.predict` and returns detections in the canvas frame.
 
     Args:
@@ -423,16 +440,19 @@ def predict_detections(model, images, input_size=None, batch_size=4):
         input_size: `(h, w)` to resize the images to first (the uniform
             baseline); `None` to give the canvas images as they are (LZU).
         batch_size: images per predict batch.
+        antialias: bool, anti-alias the resize to `input_size`.
 
     Returns:
         `(detections, seconds_per_image)`: a list of dicts `{"boxes" (n, 4)
         pixel xyxy, "scores" (n,), "classes" (n,)}` and the wall time of
         `predict` (and the resize) per image, after a warm-up batch.
     """
-    model.predict(prepare_images(images[:batch_size], input_size), verbose=0)
+    model.predict(prepare_images(images[:batch_size], input_size, antialias),
+                  verbose=0)
     began = time.perf_counter()
     outputs = model.predict(
-        prepare_images(images, input_size), batch_size=batch_size, verbose=0
+        prepare_images(images, input_size, antialias), batch_size=batch_size,
+        verbose=0,
     )
     seconds = (time.perf_counter() - began) / len(images)
     scale = (1.0, 1.0)
@@ -442,7 +462,8 @@ def predict_detections(model, images, input_size=None, batch_size=4):
     return detections_from_outputs(outputs, scale), seconds
 
 
-def forward_seconds(model, images, input_size=None, batch_size=4):
+def forward_seconds(model, images, input_size=None, antialias=False,
+                    batch_size=4):
     """Wall time per image of the network alone, without decoding.
 
     The compiled forward pass of `model` (the resize to `input_size` first
@@ -456,10 +477,10 @@ def forward_seconds(model, images, input_size=None, batch_size=4):
     forward = tf.function(lambda batch: model(batch, training=False))
     batches = [images[i:i + batch_size]
                for i in range(0, len(images), batch_size)]
-    _block(forward(prepare_images(batches[0], input_size)))
+    _block(forward(prepare_images(batches[0], input_size, antialias)))
     began = time.perf_counter()
     for batch in batches:
-        _block(forward(prepare_images(batch, input_size)))
+        _block(forward(prepare_images(batch, input_size, antialias)))
     return (time.perf_counter() - began) / len(images)
 
 
@@ -488,11 +509,11 @@ def detections_from_outputs(outputs, scale=(1.0, 1.0)):
     return detections
 
 
-def prepare_images(images, input_size):
+def prepare_images(images, input_size, antialias=False):
     """float32 images, resized to `input_size` first unless it is None."""
     if input_size is None:
         return images.astype("float32")
-    return resize_images(images, input_size)
+    return resize_images(images, input_size, antialias=antialias)
 
 
 def coco_metrics(split, detections, class_names):
@@ -529,6 +550,24 @@ def coco_metrics(split, detections, class_names):
     return coco_detection_metrics(ground_truth, results)
 
 
+@dataclasses.dataclass
+class Detector:
+    """One detector of a comparison.
+
+    Attributes:
+        name: its name in the results.
+        wrap: `None` for a uniform baseline (the RetinaNet sees the canvas
+            resized to the input size), or a function `(retinanet, size) ->
+            wrapped model` (it sees the canvas images; e.g. `build_lzu`).
+        antialias: bool, the uniform baseline's resize is anti-aliased
+            (training and evaluation).
+    """
+
+    name: str
+    wrap: object = None
+    antialias: bool = False
+
+
 def compare_detectors(config, scenes, train, val, prior, size, log=print):
     """Trains the uniform and the LZU RetinaNet at input `size` and
     evaluates both on `val` in the canvas frame.
@@ -537,36 +576,56 @@ def compare_detectors(config, scenes, train, val, prior, size, log=print):
         `(models, metrics, detections, seconds)`, each a dict keyed by
         `"uniform"` and `"LZU"` (`seconds` by stage).
     """
-    datasets = {
-        "uniform": training_dataset(
-            *training_data(train, scenes.max_boxes, size),
-            config.batch_size, config.seed),
-        "LZU": training_dataset(*training_data(train, scenes.max_boxes),
-                                config.batch_size, config.seed),
-    }
+    return train_and_score(config, scenes, train, val, size, [
+        Detector("uniform"),
+        Detector("LZU", lambda retinanet, size: build_lzu(
+            retinanet, size, prior, config.trainable_saliency)),
+    ], log)
 
-    def detector():
-        return build_retinanet(
+
+def train_and_score(config, scenes, train, val, size, detectors, log=print,
+                    timing=True):
+    """Trains every `Detector` at input `size` on `train` (same seed, steps
+    and schedule) and evaluates them on `val` in the canvas frame.
+
+    Returns:
+        `(models, metrics, detections, seconds)`, each a dict keyed by the
+        detectors' names (`seconds` by stage). `metrics` has the COCO
+        metrics of `coco_metrics` and, with `timing`, "ms/image" and
+        "forward ms/image".
+    """
+    canvas_data = None
+    models, seconds, metrics, detections = {}, {}, {}, {}
+    for detector in detectors:
+        if detector.wrap is None:
+            data = training_data(train, scenes.max_boxes, size,
+                                 detector.antialias)
+        else:
+            canvas_data = canvas_data or training_data(train,
+                                                       scenes.max_boxes)
+            data = canvas_data
+        model = build_retinanet(
             config.num_classes, config.seed, config.filters,
             config.head_filters, min_confidence=config.min_confidence)
-
-    models = {"uniform": detector(),
-              "LZU": build_lzu(detector(), size, prior,
-                               config.trainable_saliency)}
-    seconds, metrics, detections = {}, {}, {}
-    for name, model in models.items():
-        log(f"[demo] training the {name} RetinaNet "
+        if detector.wrap is not None:
+            model = detector.wrap(model, size)
+        models[detector.name] = model
+        log(f"[demo] training the {detector.name} RetinaNet "
             f"({size[0]}x{size[1]} input)")
-        seconds[f"train {name}"] = train_detector(
-            model, datasets[name], config.steps, config.learning_rate)
-    for name, model in models.items():
+        seconds[f"train {detector.name}"] = train_detector(
+            model, training_dataset(*data, config.batch_size, config.seed),
+            config.steps, config.learning_rate)
+    for detector in detectors:
+        name, model = detector.name, models[detector.name]
+        input_size = size if detector.wrap is None else None
         stamp = time.perf_counter()
         detections[name], per_image = predict_detections(
-            model, val["images"], size if name == "uniform" else None)
+            model, val["images"], input_size, antialias=detector.antialias)
         metrics[name] = coco_metrics(val, detections[name], scenes.class_names)
-        metrics[name]["ms/image"] = 1000.0 * per_image
-        metrics[name]["forward ms/image"] = 1000.0 * forward_seconds(
-            model, val["images"], size if name == "uniform" else None)
+        if timing:
+            metrics[name]["ms/image"] = 1000.0 * per_image
+            metrics[name]["forward ms/image"] = 1000.0 * forward_seconds(
+                model, val["images"], input_size, detector.antialias)
         seconds[f"evaluate {name}"] = time.perf_counter() - stamp
     return models, metrics, detections, seconds
 

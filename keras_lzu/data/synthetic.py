@@ -11,6 +11,11 @@ with `class_colours=False` object colours are drawn like the clutter's, and
 classes must be told apart by shape and small parts, which is what makes a
 bigger view of the far objects worth having (see
 `benchmarks/information_check.py`).
+
+Other `layout`s place the objects elsewhere, so that a warp tuned on the
+horizon band can be tried where it was not tuned: a band of small objects
+at another height with a few large objects below it, a diagonal road with
+objects growing along it, and small objects clustered in one region.
 """
 
 import json
@@ -24,6 +29,8 @@ from keras_lzu.extras import import_optional
 
 CLASS_NAMES = ("car", "pedestrian", "traffic_sign", "truck", "traffic_light")
 SPLITS = ("train", "validation")
+LAYOUTS = ("horizon", "band", "diagonal", "cluster")
+SIZE_MIXES = ("small", "mixed")
 
 # Per class: height of the object at the bottom row of the image (fraction of
 # the image height), range of aspect ratios (width / height), height of the
@@ -37,6 +44,18 @@ _GEOMETRY = {
     "traffic_light": (0.18, (0.35, 0.45), 2.0, (25, 25, 30)),
 }
 _MIN_VISIBLE_FRACTION = 0.3
+# Half the thickness of the `"band"` layout's band of small objects, as a
+# fraction of the image height.
+BAND_HALF_HEIGHT = 0.04
+# The `"diagonal"` layout's road, in fractions of the image `(x, y)`: from
+# its far end (small objects) to its near end (large objects), and its half
+# width at both ends, as a fraction of the image width.
+DIAGONAL_FAR_END = (0.08, 0.12)
+DIAGONAL_NEAR_END = (0.92, 0.9)
+DIAGONAL_HALF_WIDTH = (0.01, 0.06)
+# Heights of the large objects as a fraction of the image height (the
+# horizon layout's near objects span about this range).
+_LARGE_OBJECT_HEIGHT = (0.06, 0.4)
 
 
 class SyntheticDrivingScenes:
@@ -58,7 +77,8 @@ class SyntheticDrivingScenes:
       where an object of class `k` is visible;
     * `"instances"`: int32 `(H, W)` instance mask, 0 for background and
       `n + 1` where object `n` (row `n` of `"boxes"`) is visible;
-    * `"horizon"`: float, the image row of the horizon.
+    * `"horizon"`: float, the image row of the horizon (for the `"band"`
+      layout, the band's row).
 
     Objects are drawn far to near, so near objects occlude far ones; objects
     left with less than 30% of their pixels visible are removed from the
@@ -98,6 +118,43 @@ class SyntheticDrivingScenes:
             clutter, so the class must be read from the shape and the
             small parts (windows, wheels, heads, lamps), which uniform
             downsampling blurs away first.
+        layout: where the objects are, one of `LAYOUTS`:
+
+            * `"horizon"` (default): the driving scenes above; the far
+              objects' sizes and rows follow the perspective of a flat
+              ground.
+            * `"band"`: the `num_far_objects` small objects have their
+              centres within `BAND_HALF_HEIGHT` (4%) of the image height
+              of the row `band_height * H` (the scene's horizon); the
+              `num_near_objects` large objects stand below the band (as
+              far as they fit).
+            * `"diagonal"`: every object is on a road from the top left
+              (`DIAGONAL_FAR_END`) to the bottom right
+              (`DIAGONAL_NEAR_END`), within its half width (1% of the
+              image width at the far end, 6% at the near end). Sizes grow
+              geometrically along it: over its far half from the small
+              objects' lowest to their highest size, over its near half
+              up to 40% of the image height. Small objects are in the far
+              half, large ones in the near half.
+            * `"cluster"`: the small objects' centres are in
+              `cluster_region`; the large objects are anywhere.
+
+            Large objects are 6% to 40% of the image height tall in every
+            layout but `"horizon"`.
+        band_height: float in `[0.1, 0.75]`, the row of the `"band"`
+            layout's band as a fraction of the image height (default 0.3).
+            Used by `"band"` only.
+        cluster_region: `(x1, y1, x2, y2)` fractions of the image width and
+            height (`0 <= x1 < x2 <= 1`, the same for y), the region of the
+            `"cluster"` layout's small objects. Used by `"cluster"` only.
+        size_mix: `"small"` (default): the `num_far_objects` objects are
+            small (`far_object_size`) and the `num_near_objects` ones
+            large. `"mixed"`: the `num_far_objects` objects' heights are
+            log-uniform from the small objects' lowest to the large
+            objects' highest (on the diagonal road: anywhere along it), so
+            there are small, medium and large objects alike. The
+            `"horizon"` layout supports `"small"` only (its perspective
+            ties each size to a row).
     """
 
     def __init__(
@@ -112,6 +169,10 @@ class SyntheticDrivingScenes:
         train_size=1000,
         validation_size=200,
         class_colours=True,
+        layout="horizon",
+        band_height=0.3,
+        cluster_region=(0.55, 0.15, 0.9, 0.45),
+        size_mix="small",
     ):
         self.image_size = coco._image_size(image_size)
         if min(self.image_size) < 32:
@@ -145,6 +206,26 @@ class SyntheticDrivingScenes:
                 f"Received: class_colours={class_colours!r}"
             )
         self.class_colours = class_colours
+        if layout not in LAYOUTS:
+            raise ValueError(
+                f"`layout` must be one of {LAYOUTS}. Received: "
+                f"layout={layout!r}"
+            )
+        self.layout = layout
+        self.band_height = _fraction_in(band_height, 0.1, 0.75, "band_height")
+        self.cluster_region = _region(cluster_region)
+        if size_mix not in SIZE_MIXES:
+            raise ValueError(
+                f"`size_mix` must be one of {SIZE_MIXES}. Received: "
+                f"size_mix={size_mix!r}"
+            )
+        if layout == "horizon" and size_mix != "small":
+            raise ValueError(
+                "`size_mix` must be 'small' with layout='horizon' (its "
+                "perspective ties each object's size to its row). Received: "
+                f"size_mix={size_mix!r}"
+            )
+        self.size_mix = size_mix
         self.split_sizes = {
             "train": coco._positive_int(train_size, "train_size"),
             "validation": coco._positive_int(
@@ -174,11 +255,20 @@ class SyntheticDrivingScenes:
         height, width = self.image_size
         horizon = height * rng.uniform(0.42, 0.5)
         vanishing_x = width * rng.uniform(0.4, 0.6)
+        if self.layout == "band":
+            horizon = self.band_height * height
+        elif self.layout == "diagonal":
+            horizon = 0.06 * height
         canvas = _background(rng, height, width, horizon, vanishing_x)
+        if self.layout == "diagonal":
+            _draw_diagonal_road(canvas)
         _draw_clutter(
             rng, canvas, horizon, self._count(rng, self.num_distractors)
         )
-        objects = self._layout(rng, horizon, vanishing_x)
+        if self.layout == "horizon":
+            objects = self._horizon_objects(rng, horizon, vanishing_x)
+        else:
+            objects = self._placed_objects(rng)
 
         instances = np.zeros((height, width), "int32")
         boxes, classes, drawn = [], [], []
@@ -223,7 +313,7 @@ class SyntheticDrivingScenes:
     def _count(self, rng, count_range):
         return int(rng.integers(count_range[0], count_range[1] + 1))
 
-    def _layout(self, rng, horizon, vanishing_x):
+    def _horizon_objects(self, rng, horizon, vanishing_x):
         """Objects as `(class, x0, y0, w, h, ground_row)`, far to near.
 
         An object at ground row `g` has the height `ref * (g - horizon) /
@@ -259,6 +349,57 @@ class SyntheticDrivingScenes:
             objects.append((label, x0, y0, w, h, min(ground, height - 1.0)))
         objects.sort(key=lambda o: o[5])
         return objects
+
+    def _placed_objects(self, rng):
+        """The objects of the layouts other than `"horizon"`, far to near.
+
+        Each layout picks a centre and a height per object; the class's
+        aspect ratio gives the width and its pole hangs below the object.
+        """
+        height, width = self.image_size
+        small = np.log(np.maximum(
+            np.asarray(self.far_object_size) * height / 1200, 4.0))
+        large = np.log(np.asarray(_LARGE_OBJECT_HEIGHT) * height)
+        num_far = self._count(rng, self.num_far_objects)
+        num_near = self._count(rng, self.num_near_objects)
+        mixed = self.size_mix == "mixed"
+        objects = []
+        for far in [True] * num_far + [False] * num_near:
+            label = int(rng.integers(self.num_classes))
+            if self.layout == "diagonal":
+                low, high = (0.0, 1.0) if mixed else (
+                    (0.0, 0.5) if far else (0.5, 1.0))
+                centre_x, centre_y, h = _on_diagonal_road(
+                    rng, rng.uniform(low, high), small, large[1],
+                    width, height)
+            else:
+                if far and not mixed:
+                    h = np.exp(rng.uniform(*small))
+                elif far:
+                    h = np.exp(rng.uniform(small[0], large[1]))
+                else:
+                    h = np.exp(rng.uniform(*large))
+                centre_x, centre_y = self._centre(rng, far, h)
+            objects.append(_object_at(rng, label, centre_x, centre_y, h,
+                                      width, height))
+        objects.sort(key=lambda o: o[5])
+        return objects
+
+    def _centre(self, rng, far, h):
+        """The centre of a `"band"` or `"cluster"` object of height `h`."""
+        height, width = self.image_size
+        if self.layout == "band":
+            band = self.band_height * height
+            if far:
+                half = BAND_HALF_HEIGHT * height
+                return rng.uniform(0, width), band + rng.uniform(-half, half)
+            top = band + BAND_HALF_HEIGHT * height + h / 2
+            bottom = max(height - h / 2, top)
+            return rng.uniform(0, width), rng.uniform(top, bottom)
+        if far:
+            x1, y1, x2, y2 = self.cluster_region
+            return rng.uniform(x1, x2) * width, rng.uniform(y1, y2) * height
+        return rng.uniform(0, width), rng.uniform(0, height)
 
     def as_dataset(
         self,
@@ -508,6 +649,75 @@ def _background(rng, height, width, horizon, vanishing_x):
     return canvas
 
 
+def _diagonal_road_axis(width, height):
+    """The `"diagonal"` road's far end and the vector from it to the near
+    end, in pixels."""
+    start = np.array(DIAGONAL_FAR_END) * (width, height)
+    direction = np.array(DIAGONAL_NEAR_END) * (width, height) - start
+    return start, direction
+
+
+def diagonal_road_half_width(t, width):
+    """The `"diagonal"` road's half width in pixels at position `t` in
+    `[0, 1]` along it (0: the far end)."""
+    low, high = DIAGONAL_HALF_WIDTH
+    return (low + (high - low) * np.clip(t, 0, 1)) * width
+
+
+def diagonal_road_position(x, y, width, height):
+    """`(t, offset)` of pixel points on the `"diagonal"` road: `t` the
+    position along its axis (0 at the far end, 1 at the near end), `offset`
+    the signed distance in pixels from the axis."""
+    start, direction = _diagonal_road_axis(width, height)
+    length = np.hypot(*direction)
+    dx, dy = np.asarray(x) - start[0], np.asarray(y) - start[1]
+    t = (dx * direction[0] + dy * direction[1]) / length**2
+    offset = (dx * direction[1] - dy * direction[0]) / length
+    return t, offset
+
+
+def _draw_diagonal_road(canvas):
+    """The grey road of the `"diagonal"` layout."""
+    height, width = canvas.shape[:2]
+    rows = np.arange(height, dtype="float32")[:, None] + 0.5
+    cols = np.arange(width, dtype="float32")[None, :] + 0.5
+    t, offset = diagonal_road_position(cols, rows, width, height)
+    road = (np.abs(offset) < diagonal_road_half_width(t, width)) & (
+        (t >= -0.05) & (t <= 1.05))
+    canvas[road] = (105, 105, 112)
+
+
+def _on_diagonal_road(rng, t, small, large_high, width, height):
+    """`(centre_x, centre_y, h)` of an object at position `t` on the
+    `"diagonal"` road.
+
+    Its height grows geometrically along the road: over `t` in `[0, .5]`
+    from `exp(small[0])` to `exp(small[1])`, over `[.5, 1]` from there to
+    `exp(large_high)`.
+    """
+    if t <= 0.5:
+        log_h = small[0] + 2 * t * (small[1] - small[0])
+    else:
+        log_h = small[1] + (2 * t - 1) * (large_high - small[1])
+    start, direction = _diagonal_road_axis(width, height)
+    normal = np.array([direction[1], -direction[0]]) / np.hypot(*direction)
+    offset = diagonal_road_half_width(t, width) * rng.uniform(-1, 1)
+    centre = start + t * direction + offset * normal
+    return centre[0], centre[1], np.exp(log_h)
+
+
+def _object_at(rng, label, centre_x, centre_y, h, width, height):
+    """An object `(class, x0, y0, w, h, ground_row)` centred at
+    `(centre_x, centre_y)` (moved inside the image if need be), with the
+    class's aspect ratio and its pole below it."""
+    _, aspects, pole, _ = _GEOMETRY[CLASS_NAMES[label]]
+    h = min(h, height - 2.0)
+    w = min(max(h * rng.uniform(*aspects), 3.0), width - 2.0)
+    x0 = np.clip(centre_x - w / 2, 1.0, width - 1.0 - w)
+    y0 = np.clip(centre_y - h / 2, 1.0, height - 1.0 - h)
+    return (label, x0, y0, w, h, min(y0 + h * (1 + pole), height - 1.0))
+
+
 def _draw_clutter(rng, canvas, horizon, count):
     """Unlabelled buildings on the horizon and blobs anywhere."""
     height, width = canvas.shape[:2]
@@ -693,6 +903,31 @@ def _count_range(value, name):
             f"Received: {value!r}"
         )
     return int(low), int(high)
+
+
+def _fraction_in(value, low, high, name):
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, np.floating, np.integer)
+    ) or not low <= value <= high:
+        raise ValueError(
+            f"`{name}` must be a number in [{low}, {high}] (a fraction of "
+            f"the image height). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _region(value):
+    try:
+        x1, y1, x2, y2 = (float(v) for v in value)
+    except (TypeError, ValueError):
+        x1 = None
+    if x1 is None or not (0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1):
+        raise ValueError(
+            "`cluster_region` must be (x1, y1, x2, y2) fractions of the "
+            "image with 0 <= x1 < x2 <= 1 and 0 <= y1 < y2 <= 1. "
+            f"Received: cluster_region={value!r}"
+        )
+    return (x1, y1, x2, y2)
 
 
 def _check_split(split):

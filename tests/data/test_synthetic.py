@@ -306,3 +306,148 @@ def test_invalid_split_and_index_raise():
         scenes.sample(-1)
     with pytest.raises(ValueError, match="bounding_box_format"):
         scenes.as_dataset(bounding_box_format="xyzw")
+
+
+# ----------------------------------------------------------------------------
+# Layouts. At 240x384 with far objects of 24-64 px (at 1200 px) small
+# objects are 4.8-12.8 px tall and large ones 6-40% of the height (14.4 px
+# and more), so a box's height tells which kind it is.
+
+LAYOUT_SIZE = (240, 384)
+LAYOUT_KWARGS = dict(image_size=LAYOUT_SIZE, far_object_size=(24, 64),
+                     num_classes=5, seed=6)
+SMALL_HEIGHT = (4.8, 12.8)
+LARGE_HEIGHT = (0.06 * 240, 0.4 * 240)
+
+
+def layout_boxes(count=6, **kwargs):
+    scenes = SyntheticDrivingScenes(**{**LAYOUT_KWARGS, **kwargs})
+    return np.concatenate(
+        [scenes.sample(i)["boxes"] for i in range(count)])
+
+
+def centres_and_heights(boxes):
+    return ((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
+            boxes[:, 3] - boxes[:, 1])
+
+
+def test_horizon_is_the_default_layout_and_ignores_the_others_options():
+    default = SyntheticDrivingScenes(image_size=SMALL, seed=2)
+    horizon = SyntheticDrivingScenes(
+        image_size=SMALL, seed=2, layout="horizon", band_height=0.7,
+        cluster_region=(0.0, 0.0, 0.2, 0.2))
+    assert default.layout == "horizon"
+    assert_samples_equal(default.sample(1), horizon.sample(1))
+
+
+@pytest.mark.parametrize("band_height", [0.25, 0.65])
+def test_band_layout_puts_small_objects_in_the_band_and_large_below(
+        band_height):
+    boxes = layout_boxes(layout="band", band_height=band_height)
+    x, y, heights = centres_and_heights(boxes)
+    small = heights <= SMALL_HEIGHT[1] + 1
+    assert small.sum() >= 60 and (~small).sum() >= 6
+    assert np.all(heights[small] >= SMALL_HEIGHT[0] - 1)
+    assert np.all(heights[~small] >= LARGE_HEIGHT[0] - 1)
+    band = band_height * 240
+    assert np.all(np.abs(y[small] - band) <= 0.04 * 240 + 1)
+    # Large objects stand below the band (their tops may reach into it
+    # when they do not fit below).
+    assert np.all(boxes[~small, 3] > band + 0.04 * 240)
+    assert np.median(y[~small]) > band + 0.04 * 240
+    # Spread across the width.
+    assert x[small].min() < 0.2 * 384 and x[small].max() > 0.8 * 384
+
+
+def test_diagonal_layout_puts_objects_on_the_road_growing_along_it():
+    from keras_lzu.data import synthetic
+
+    boxes = layout_boxes(layout="diagonal")
+    x, y, heights = centres_and_heights(boxes)
+    t, offset = synthetic.diagonal_road_position(x, y, 384, 240)
+    small = heights <= SMALL_HEIGHT[1] + 1
+    assert small.sum() >= 40 and (~small).sum() >= 6
+    # Small objects lie on the far half of the road, within its width.
+    assert np.all((t[small] > -0.02) & (t[small] < 0.52))
+    half_width = synthetic.diagonal_road_half_width(t[small], 384)
+    assert np.all(np.abs(offset[small]) <= half_width + 1)
+    assert np.all(t[~small] > 0.45)
+    # Sizes grow along the road: the rank correlation is close to 1.
+    ranks = np.argsort(np.argsort(t)), np.argsort(np.argsort(heights))
+    assert np.corrcoef(*ranks)[0, 1] > 0.9
+
+
+def test_cluster_layout_puts_small_objects_in_the_region():
+    region = (0.1, 0.5, 0.4, 0.9)
+    boxes = layout_boxes(layout="cluster", cluster_region=region)
+    x, y, heights = centres_and_heights(boxes)
+    small = heights <= SMALL_HEIGHT[1] + 1
+    assert small.sum() >= 60
+    x1, y1, x2, y2 = np.multiply(region, [384, 240, 384, 240])
+    assert np.all((x[small] >= x1 - 1) & (x[small] <= x2 + 1))
+    assert np.all((y[small] >= y1 - 1) & (y[small] <= y2 + 1))
+    # ... and fill it rather than a corner of it.
+    assert np.ptp(x[small]) > 0.8 * (x2 - x1)
+    assert np.ptp(y[small]) > 0.8 * (y2 - y1)
+
+
+@pytest.mark.parametrize("layout", ["band", "cluster", "diagonal"])
+def test_mixed_size_mix_spreads_sizes_from_small_to_large(layout):
+    small_mix = layout_boxes(layout=layout)
+    mixed = layout_boxes(layout=layout, size_mix="mixed")
+    _, _, small_heights = centres_and_heights(small_mix)
+    _, _, mixed_heights = centres_and_heights(mixed)
+    medium = (SMALL_HEIGHT[1] + 1, LARGE_HEIGHT[1] / 2)
+
+    def share_of_medium(heights):
+        return np.mean((heights > medium[0]) & (heights < medium[1]))
+
+    assert share_of_medium(small_heights) < 0.15
+    assert share_of_medium(mixed_heights) > 0.25
+    assert share_of_medium(mixed_heights) > 2.5 * share_of_medium(
+        small_heights)
+    assert mixed_heights.min() < SMALL_HEIGHT[1]
+    assert mixed_heights.max() <= LARGE_HEIGHT[1] + 1
+
+
+@pytest.mark.parametrize("layout", ["band", "diagonal", "cluster"])
+def test_layouts_are_deterministic_by_seed(layout):
+    a = SyntheticDrivingScenes(image_size=SMALL, seed=5, layout=layout)
+    b = SyntheticDrivingScenes(image_size=SMALL, seed=5, layout=layout)
+    c = SyntheticDrivingScenes(image_size=SMALL, seed=6, layout=layout)
+    assert_samples_equal(a.sample(3, "validation"), b.sample(3, "validation"))
+    assert not np.array_equal(a.sample(3)["boxes"], c.sample(3)["boxes"])
+
+
+def test_layout_scenes_write_coco_with_their_boxes(tmp_path):
+    import json
+
+    scenes = SyntheticDrivingScenes(image_size=(96, 160), seed=1,
+                                    layout="band", band_height=0.6)
+    path = scenes.write_coco(str(tmp_path), 2, split="validation")
+    with open(path) as f:
+        annotations = json.load(f)["annotations"]
+    for index in range(2):
+        boxes = [a["bbox"] for a in annotations if a["image_id"] == index + 1]
+        sample = scenes.sample(index, "validation")
+        expected = sample["boxes"].copy()
+        expected[:, 2:] -= expected[:, :2]
+        np.testing.assert_allclose(boxes, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"layout": "ring"}, "layout"),
+        ({"layout": "band", "band_height": 0.9}, "band_height"),
+        ({"band_height": True}, "band_height"),
+        ({"cluster_region": (0.5, 0.1, 0.4, 0.3)}, "cluster_region"),
+        ({"cluster_region": (0.0, 0.0, 1.0)}, "cluster_region"),
+        ({"cluster_region": (0.0, 0.0, 1.0, 1.5)}, "cluster_region"),
+        ({"layout": "band", "size_mix": "large"}, "size_mix"),
+        ({"size_mix": "mixed"}, "size_mix.*horizon"),
+    ],
+)
+def test_invalid_layout_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SyntheticDrivingScenes(image_size=SMALL, **kwargs)
