@@ -462,8 +462,8 @@ def predict_detections(model, images, input_size=None, batch_size=4,
     return detections_from_outputs(outputs, scale), seconds
 
 
-def forward_seconds(model, images, input_size=None, antialias=False,
-                    batch_size=4):
+def forward_seconds(model, images, input_size=None, batch_size=4,
+                    antialias=False):
     """Wall time per image of the network alone, without decoding.
 
     The compiled forward pass of `model` (the resize to `input_size` first
@@ -625,7 +625,8 @@ def train_and_score(config, scenes, train, val, size, detectors, log=print,
         if timing:
             metrics[name]["ms/image"] = 1000.0 * per_image
             metrics[name]["forward ms/image"] = 1000.0 * forward_seconds(
-                model, val["images"], input_size, detector.antialias)
+                model, val["images"], input_size,
+                antialias=detector.antialias)
         seconds[f"evaluate {name}"] = time.perf_counter() - stamp
     return models, metrics, detections, seconds
 
