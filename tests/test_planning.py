@@ -61,16 +61,22 @@ def test_a_diagonal_line_of_boxes_gives_a_general_warp(diagonal_plan):
     assert diagonal_plan.separability > 2 * planning.SEPARABILITY_THRESHOLD
 
 
-def _measured_magnification(plan, boxes):
-    """Median linear magnification per COCO bucket, measured by mapping the
-    boxes with `keras_lzu.ops.warp_boxes` on the plan's grid."""
+def _box_magnifications(plan, boxes):
+    """Each box's linear magnification against a uniform resize, measured
+    by mapping the boxes with `keras_lzu.ops.warp_boxes` on the plan's
+    grid."""
     normalized = (boxes / CANVAS_XYXY).astype("float32")
     zoomed = keras.ops.convert_to_numpy(keras_lzu.ops.warp_boxes(
         normalized[None], plan.grid, separable=plan.separable))[0]
-    ratio = np.sqrt(
+    return np.sqrt(
         np.prod(zoomed[:, 2:] - zoomed[:, :2], axis=-1)
         / np.prod(normalized[:, 2:] - normalized[:, :2], axis=-1)
     )
+
+
+def _measured_magnification(plan, boxes):
+    """Median linear magnification per COCO bucket (`warp_boxes`)."""
+    ratio = _box_magnifications(plan, boxes)
     area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=-1)
     buckets = {"small": area < 32**2,
                "medium": (area >= 32**2) & (area < 96**2),
@@ -106,12 +112,52 @@ def test_plan_grid_is_the_grid_wrap_builds_from_the_prior(
     np.testing.assert_allclose(grid, plan.grid, atol=5e-5)
 
 
-def test_plan_respects_the_compression_bound(band_plan):
+def test_plan_respects_the_compression_bounds(band_plan):
     assert band_plan.worst_compression >= band_plan.min_scale == 0.5
+    assert band_plan.worst_box_compression >= band_plan.min_box_scale == 0.8
+    measured = _box_magnifications(band_plan,
+                                   np.clip(_band_boxes(), 0, CANVAS_XYXY))
+    assert band_plan.worst_box_compression == pytest.approx(measured.min(),
+                                                            rel=1e-3)
     strict = keras_lzu.plan_warp(_band_boxes(), CANVAS, BUDGET,
-                                 min_scale=0.8)
-    assert strict.worst_compression >= 0.8
+                                 min_scale=0.9)
+    assert strict.worst_compression >= 0.9
     assert strict.magnification["small"] < band_plan.magnification["small"]
+
+
+def _cluster_boxes():
+    """Small objects (6-16 px) clustered in the top right, ten large ones
+    (100-140 px) anywhere: what a warp that magnifies the cluster shrinks
+    (the cluster layout of `SyntheticDrivingScenes`)."""
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(560, 900, 150), rng.uniform(100, 280, 150)
+    side = rng.uniform(6, 16, 150)
+    small = np.stack([x, y, x + side, y + side], axis=-1)
+    x, y = rng.uniform(0, 880, 10), rng.uniform(0, 500, 10)
+    side = rng.uniform(100, 140, 10)
+    large = np.stack([x, y, x + side, y + side], axis=-1)
+    return np.concatenate([small, large])
+
+
+def test_a_cluster_does_not_shrink_the_large_boxes_elsewhere():
+    boxes = _cluster_boxes()
+    plan = keras_lzu.plan_warp(boxes, CANVAS, BUDGET)
+    measured = _box_magnifications(plan, boxes)
+    large = np.prod(boxes[:, 2:] - boxes[:, :2], axis=-1) >= 96**2
+    assert measured[large].min() >= 0.8 * (1 - 1e-3)
+    assert plan.magnification["small"] > 1.5
+    # A general warp magnifies the cluster alone: it gains far more than a
+    # separable one, which stretches the cluster's rows and columns.
+    assert plan.separability <= planning.SEPARABILITY_THRESHOLD
+    assert not plan.separable
+    gains = {kind: value - plan.uniform_criterion
+             for kind, value in plan.kind_criteria.items()}
+    assert gains["general"] > planning.GENERAL_GAIN_RATIO * gains["separable"]
+    # Without the box bound the best warp is separable and shrinks a large
+    # box to 0.67x.
+    loose = keras_lzu.plan_warp(boxes, CANVAS, BUDGET, min_box_scale=0.1)
+    assert loose.separable
+    assert _box_magnifications(loose, boxes)[large].min() < 0.7
 
 
 def _piecewise_linear_grid(knots_x, gh=26, gw=26):
@@ -126,8 +172,13 @@ def _piecewise_linear_grid(knots_x, gh=26, gw=26):
 # A 400x400 canvas zoomed to 200x200 (uniform: 0.5x); a 16 px object in the
 # corner (8 px uniform) and a 128 px one in the other (64 px uniform).
 CLOSED_FORM_BOXES = np.array([[0, 0, 0.04, 0.04], [0.68, 0.68, 1, 1]])
+# Magnifies the small object 4x (to the 32 px target) and leaves the large
+# one as the uniform resize has it (64 px); shrinks the space between them
+# 0.8125x.
+SPARES_LARGE = _piecewise_linear_grid(
+    [(0, 0), (0.16, 0.04), (0.68, 0.68), (1, 1)])
 # Magnifies the small object 4x (to the 32 px target) and shrinks the large
-# one 0.625x (to 40 px, above the target).
+# one 0.625x (to 40 px, still above the target).
 TO_TARGET = _piecewise_linear_grid([(0, 0), (0.16, 0.04), (0.8, 0.68), (1, 1)])
 # Magnifies the small object 8x (64 px: no more than the target earns) and
 # shrinks the large one 0.375x (24 px: below the target).
@@ -140,18 +191,31 @@ def _closed_form_score(grid):
                                (200, 200), target_size=32.0)
 
 
-def test_criterion_prefers_magnifying_to_the_target_over_beyond_it():
+def test_criterion_charges_shrinking_a_large_object_above_the_target():
+    spares = _closed_form_score(SPARES_LARGE)
     to_target = _closed_form_score(TO_TARGET)
     beyond = _closed_form_score(BEYOND_TARGET)
     uniform = _closed_form_score(
         keras.ops.convert_to_numpy(keras_lzu.ops.identity_grid(1, (26, 26))))
-    assert to_target.criterion == pytest.approx(0.0, abs=1e-6)
-    assert beyond.criterion == pytest.approx(math.log(24 / 32) / 2, rel=1e-5)
+    # Each box: log(min(side / max(32, uniform side), 1)), averaged.
+    assert spares.criterion == pytest.approx(0.0, abs=1e-6)
+    # The large object's own target is its uniform side, 64 px: at 40 px
+    # it loses log(40 / 64) although it is above 32.
+    assert to_target.criterion == pytest.approx(math.log(40 / 64) / 2,
+                                                rel=1e-5)
+    # The small one at 64 px earns no more than at 32.
+    assert beyond.criterion == pytest.approx(math.log(24 / 64) / 2, rel=1e-5)
     assert uniform.criterion == pytest.approx(math.log(8 / 32) / 2, rel=1e-5)
     assert to_target.magnification["small"] == pytest.approx(4.0, rel=1e-6)
     assert to_target.magnification["medium"] is None
     assert to_target.magnification["large"] == pytest.approx(0.625, rel=1e-6)
-    # Local scale 1 / slope on both axes where the large object is.
+    assert spares.worst_box_compression == pytest.approx(1.0, rel=1e-5)
+    assert to_target.worst_box_compression == pytest.approx(0.625, rel=1e-5)
+    assert beyond.worst_box_compression == pytest.approx(0.375, rel=1e-5)
+    assert uniform.worst_box_compression == pytest.approx(1.0, rel=1e-6)
+    # Local scale 1 / slope on both axes where the large object is, or
+    # between the objects.
+    assert spares.worst_compression == pytest.approx(0.52 / 0.64, rel=1e-5)
     assert to_target.worst_compression == pytest.approx(1 / 1.6, rel=1e-5)
     assert beyond.worst_compression == pytest.approx(0.12 / 0.32, rel=1e-5)
 
@@ -161,7 +225,22 @@ def test_no_warp_is_planned_when_every_object_is_above_the_target():
     plan = keras_lzu.plan_warp(boxes, CANVAS, BUDGET, target_size=32)
     assert plan.floor is None and plan.box_weight is None
     np.testing.assert_array_equal(plan.prior, np.ones((31, 51)))
-    assert plan.criterion == plan.uniform_criterion == 0.0
+    assert plan.criterion == plan.uniform_criterion
+    assert plan.criterion == pytest.approx(0.0, abs=1e-6)
+
+
+def test_no_warp_is_planned_for_small_objects_spread_evenly():
+    # A regular lattice of equal boxes tiling the canvas (one per 64x64
+    # cell): any warp that magnifies some of them shrinks others, and the
+    # mean of the log magnifications of boxes spread evenly over the image
+    # is at most 0 (Jensen, the zoomed cells' areas summing to the
+    # image's).
+    y, x = np.meshgrid(np.arange(26, 640, 64.0), np.arange(26, 1024, 64.0))
+    x, y = x.ravel(), y.ravel()
+    boxes = np.stack([x, y, x + 12, y + 12], axis=-1)
+    plan = keras_lzu.plan_warp(boxes, CANVAS, BUDGET)
+    assert plan.floor is None
+    assert plan.criterion == plan.uniform_criterion
 
 
 def test_dataset_of_pixel_boxes_plans_as_the_array_does(band_plan):
@@ -188,6 +267,7 @@ def test_relative_boxes_plan_as_pixel_boxes_do(band_plan):
 def test_str_is_a_table_and_summary_is_json(band_plan):
     text = str(band_plan)
     assert "separable" in text and "worst compression" in text
+    assert f"of a box {band_plan.worst_box_compression:.2f}x" in text
     for bucket in ("small", "medium", "large"):
         assert bucket in text
     summary = json.loads(json.dumps(band_plan.summary()))
@@ -209,6 +289,7 @@ def test_str_is_a_table_and_summary_is_json(band_plan):
         (_diagonal_boxes(), {"target_size": 0}, "target_size"),
         (_diagonal_boxes(), {"min_scale": 0}, "min_scale"),
         (_diagonal_boxes(), {"min_scale": 1.5}, "min_scale"),
+        (_diagonal_boxes(), {"min_box_scale": 0}, "min_box_scale"),
         (_diagonal_boxes(), {"bounding_box_format": "xywh"},
          "bounding_box_format"),
         (_diagonal_boxes(), {"grid_shape": (1, 5)}, "grid_shape"),
