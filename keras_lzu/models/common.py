@@ -286,7 +286,8 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers,
     if takes_prior_boxes(saliency_layer) and bounding_box_format is None:
         raise ValueError(
             f"saliency={saliency_layer.mode!r} (from prior boxes) is "
-            "supported for the detectors keras_cv.models.RetinaNet and "
+            "supported for the detectors keras_cv.models.RetinaNet, "
+            "keras_cv.models.YOLOV8Detector and "
             "keras_hub.models.RetinaNetObjectDetector only; "
             f"{model.name!r} is not one. Use saliency='fixed' or 'network'."
         )
