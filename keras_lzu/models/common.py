@@ -297,7 +297,11 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers,
     images = keras.Input(
         shape=(None, None, image_input.shape[-1]),
         dtype=image_input.dtype,
-        name=image_input.name,
+        # Keras matches dict inputs to tensors by name.
+        name=(
+            prior_boxes_lib.IMAGES if takes_prior_boxes(saliency_layer)
+            else image_input.name
+        ),
     )
     inputs, grid = _saliency_grid(
         model, images, saliency_layer, bounding_box_format
