@@ -199,9 +199,8 @@ def exported(cache, tmp_path_factory):
 @pytest.fixture(scope="module")
 def served(exported):
     """Every family's export answered by `serving_default` in one fresh
-    process that imports TensorFlow only: `(pixels, {family name:
-    outputs})`."""
-    root, paths, pixels = exported
+    process that imports TensorFlow only: `{family name: outputs}`."""
+    root, paths, _ = exported
     # `import tensorflow` imports Keras itself; loading and serving must
     # import nothing more of it, and keras_lzu / KerasCV / KerasHub not at
     # all.
@@ -238,14 +237,24 @@ def served(exported):
          str(root / "images.npy"), str(root)],
         check=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"},
     )
-    return pixels, {
+    return {
         family.name: dict(np.load(root / f"{family.name}.npz"))
         for family in FAMILIES
     }
 
 
-def assert_served_as_predicted(family, model, pixels, ours):
-    expected = family_checks.served_from_predict(family, model, pixels)
+@pytest.fixture
+def served_expected(cache, family, trained, exported):
+    """What serving the exported images must return, from `predict`."""
+    return cached(
+        cache, ("served_expected", family.name),
+        lambda: family_checks.served_from_predict(
+            family, trained[0], exported[2]
+        ),
+    )
+
+
+def assert_served_as_predicted(ours, expected):
     assert set(ours) == set(expected)
     for key, value in expected.items():
         assert ours[key].dtype == value.dtype, key
@@ -255,12 +264,9 @@ def assert_served_as_predicted(family, model, pixels, ours):
 @pytest.mark.tensorflow_only
 @per_family
 def test_export_answers_in_a_tensorflow_only_process_as_predict(
-    family, trained, served
+    family, served, served_expected
 ):
-    pixels, outputs = served
-    assert_served_as_predicted(
-        family, trained[0], pixels, outputs[family.name]
-    )
+    assert_served_as_predicted(served[family.name], served_expected)
 
 
 @pytest.fixture(scope="module")
@@ -288,16 +294,15 @@ def model_server(exported):
 @pytest.mark.tensorflow_only
 @per_family
 def test_lzu_serve_answers_over_grpc_as_predict(
-    family, trained, exported, model_server
+    family, exported, model_server, served_expected
 ):
     from keras_lzu.serving import GrpcPredictionClient
 
-    pixels = exported[2]
     with GrpcPredictionClient(
         model_server.target, family.name, retries=0
     ) as client:
-        ours = client.predict(pixels.astype("uint8"))
-    assert_served_as_predicted(family, trained[0], pixels, ours)
+        ours = client.predict(exported[2].astype("uint8"))
+    assert_served_as_predicted(ours, served_expected)
 
 
 @pytest.mark.skipif(
