@@ -4,7 +4,8 @@ import keras
 import numpy as np
 
 
-def yolov8(num_classes=3, bounding_box_format="xyxy", class_logit_scale=3000.0):
+def yolov8(num_classes=3, bounding_box_format="xyxy",
+           class_logit_scale=3000.0):
     """A YOLOV8Detector with the `yolo_v8_xs_backbone` layout at tiny widths.
 
     Like the preset (a stem, four C2f stacks, SPPF, levels P3-P5 of strides

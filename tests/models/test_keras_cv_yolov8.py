@@ -99,14 +99,13 @@ def test_labels_without_classes_are_refused_naming_the_format(
     detector, images
 ):
     model = compile_detector(keras_lzu.wrap(detector, OUTPUT_SIZE))
+    y = labels()
+    keras_hub_style = {"boxes": y["boxes"], "labels": y["classes"]}
     with pytest.raises(
         ValueError, match=r"YOLOV8Detector labels must be a dict .*"
         r"center_xywh.*Received: \['boxes', 'labels'\]"
     ):
-        model.compute_loss(
-            images, {"boxes": labels()["boxes"], "labels": labels()["classes"]},
-            model(images),
-        )
+        model.compute_loss(images, keras_hub_style, model(images))
 
 
 def padding():
