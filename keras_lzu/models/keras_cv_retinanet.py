@@ -90,9 +90,7 @@ if RetinaNet is not None:
             return super().from_config(config)
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
-    class LZURetinaNet(
-        keras_cv_detection.KerasCVDetectorMixin, RetinaNet
-    ):
+    class LZURetinaNet(keras_cv_detection.KerasCVDetectorMixin, RetinaNet):
         """A KerasCV `RetinaNet` that zooms its input and unzooms its pyramid.
 
         The images (any size) are zoomed to `output_size` through the warp
