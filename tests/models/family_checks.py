@@ -10,8 +10,8 @@ the wrapped model must compute the same thing, with outputs brought to the
 caller's frame (boxes scaled, score maps resized).
 
 Adding a family is adding a `Family` to `FAMILIES`: every check of the
-issue then runs on it, on every backend the test module runs on (the
-backends its library supports: `param`).
+issue then runs on it, on every backend the test module runs on that its
+library supports (`param` skips the others, saying why).
 """
 
 import dataclasses
