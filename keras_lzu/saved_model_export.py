@@ -29,7 +29,9 @@ signatures (four for a detector wrapped with box saliency):
   `assets/lzu_metadata.json`.
 
 The SavedModel needs only TensorFlow to load and run (`tf.saved_model.load`,
-`tensorflow_model_server`, `saved_model_cli`).
+`tensorflow_model_server`, `saved_model_cli`). With `jit_compile_lzu=True`
+its LZU part runs as XLA clusters (`keras_lzu.layers.xla_clusters`), which
+`tensorflow_model_server` runs only with `--xla_cpu_compilation_enabled=true`.
 """
 
 import contextlib
