@@ -31,6 +31,7 @@ pytestmark = pytest.mark.tensorflow_only
 
 SIZES = ((2, 90, 120), (1, 70, 150))
 PNG_KEY = "images_2x90x120"
+CLI_KEY = "images_1x70x150"
 DETECTION_KEYS = ("boxes", "scores", "classes", "num_detections")
 
 # A fresh interpreter that cannot import keras_lzu, KerasCV or KerasHub
@@ -108,9 +109,15 @@ def images():
 
 
 @pytest.fixture(scope="module")
-def fresh_process(tmp_path_factory, exports, images):
-    """The outputs of the fresh process, and its log."""
-    work = tmp_path_factory.mktemp("fresh_xla")
+def loaders(tmp_path_factory, exports, images):
+    """Runs, side by side, the fresh TensorFlow-only process on both exports
+    and `saved_model_cli run` on the XLA export (`CLI_KEY`'s batch).
+
+    Returns:
+        `{"fresh": (outputs, log), "cli": outputs or None}` (`None` where
+        `saved_model_cli` is not installed next to python).
+    """
+    work = tmp_path_factory.mktemp("loaders")
     np.savez(work / "inputs.npz", **images)
     job = {"models": exports, "inputs": str(work / "inputs.npz"),
            "output": str(work / "outputs.npz"), "png_key": PNG_KEY}
@@ -118,12 +125,31 @@ def fresh_process(tmp_path_factory, exports, images):
     (work / "run.py").write_text(FRESH_PROCESS_SCRIPT)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")
     env.pop("KERAS_BACKEND", None)
-    result = subprocess.run(
+    running = {"fresh": subprocess.Popen(
         [sys.executable, str(work / "run.py"), str(work / "job.json")],
-        capture_output=True, text=True, env=env, cwd=str(work), timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return dict(np.load(work / "outputs.npz")), result.stderr
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        cwd=str(work),
+    )}
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if os.path.exists(cli):
+        np.save(work / "images.npy", images[CLI_KEY])
+        running["cli"] = subprocess.Popen(
+            [cli, "run", "--dir", exports["xla"], "--tag_set", "serve",
+             "--signature_def", "serving_default",
+             "--inputs", f"images={work / 'images.npy'}",
+             "--outdir", str(work / "cli")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(env, TF_CPP_MIN_LOG_LEVEL="2"),
+        )
+    logs = {name: process.communicate(timeout=300)[1]
+            for name, process in running.items()}
+    for name, process in running.items():
+        assert process.returncode == 0, f"{name}: {logs[name][-3000:]}"
+    return {
+        "fresh": (dict(np.load(work / "outputs.npz")), logs["fresh"]),
+        "cli": {k: np.load(work / "cli" / f"{k}.npy")
+                for k in DETECTION_KEYS} if "cli" in running else None,
+    }
 
 
 def _outputs(results, prefix):
@@ -169,8 +195,8 @@ def test_metadata_records_the_choice(exports):
 
 
 def test_fresh_tensorflow_process_runs_the_xla_export_as_the_default(
-        fresh_process, images):
-    results, log = fresh_process
+        loaders, images):
+    results, log = loaders["fresh"]
     assert "Compiled cluster using XLA" in log
     for key in images:
         assert_same_detections(_outputs(results, f"xla/{key}"),
@@ -181,34 +207,18 @@ def test_fresh_tensorflow_process_runs_the_xla_export_as_the_default(
     )
 
 
-def test_saved_model_cli_runs_the_xla_export(exports, fresh_process, images,
-                                             tmp_path):
-    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    if not os.path.exists(cli):
+def test_saved_model_cli_runs_the_xla_export(loaders):
+    if loaders["cli"] is None:
         pytest.skip("saved_model_cli is not installed next to python")
-    key = sorted(images)[0]
-    np.save(tmp_path / "images.npy", images[key])
-    result = subprocess.run(
-        [cli, "run", "--dir", exports["xla"], "--tag_set", "serve",
-         "--signature_def", "serving_default",
-         "--inputs", f"images={tmp_path / 'images.npy'}",
-         "--outdir", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outputs = {k: np.load(tmp_path / "out" / f"{k}.npy")
-               for k in DETECTION_KEYS}
-    assert_same_detections(outputs, _outputs(fresh_process[0],
-                                             f"plain/{key}"))
+    assert_same_detections(loaders["cli"],
+                           _outputs(loaders["fresh"][0], f"plain/{CLI_KEY}"))
 
 
-def test_lzu_serve_answers_with_the_xla_export(exports, fresh_process,
-                                               images):
+def test_lzu_serve_answers_with_the_xla_export(exports, loaders, images):
     from keras_lzu.serving import GrpcPredictionClient
     from keras_lzu.serving import LocalModelServer
 
-    key = sorted(images)[1]
+    key = "images_2x90x120"
     server = LocalModelServer(os.path.dirname(exports["xla"]),
                               model_name="lzu").start()
     try:
@@ -216,7 +226,7 @@ def test_lzu_serve_answers_with_the_xla_export(exports, fresh_process,
             answer = client.predict(images[key])
     finally:
         server.stop(grace=1.0)
-    assert_same_detections(answer, _outputs(fresh_process[0],
+    assert_same_detections(answer, _outputs(loaders["fresh"][0],
                                             f"plain/{key}"))
 
 
