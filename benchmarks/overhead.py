@@ -29,12 +29,23 @@ fixed saliency, the grid and its inverse, the zoom from `h x w` and from the
 canvas, the unzoom of every pyramid level, and `tf.image.resize` of the
 canvas for comparison.
 
+`--families` times instead, in one table, a realistically sized model of
+each family `keras_lzu.wrap` supports (`benchmarks.family_models`: its
+smallest preset's configuration, built locally) at its own size `h x w`
+(640x640 detectors, 512x512 segmenters), with their raw outputs:
+`unwrapped` on `h x w` images, `uniform pipeline` from a canvas of twice
+each side, `LZU fixed, h x w input` and `LZU fixed` from the canvas
+(segmenters' score maps come back at the canvas size, in the uniform
+pipeline by `tf.image.resize`).
+
 The cases are timed in interleaved rounds (`--repeats`) after a warm-up;
 the best and the median time are given in ms, and the ratio of the best
 times to `unwrapped` of the same mode.
 
     python -m benchmarks.overhead [--canvas 1200 1920] [--budget 0.25]
         [--backbone compact resnet50] [--cpu-time]
+    python -m benchmarks.overhead --families [retinanet_hub segformer ...]
+        [--cpu-time]
 """
 
 import argparse
@@ -46,7 +57,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from benchmarks import family_models  # noqa: E402
+
 BACKBONES = ("compact", "resnet18", "resnet50")
+FAMILY_NAMES = tuple(family.name for family in family_models.FAMILIES)
 MODES = ("graph", "graph, XLA LZU", "XLA")
 
 
@@ -205,10 +219,7 @@ def run(canvas, budget, batch, repeats, heads, modes=MODES,
     """
     import tensorflow as tf
 
-    if cpu_time:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
+    clock = timing_clock(cpu_time)
     from benchmarks import harness
     from keras_lzu.data import saliency_prior_from_boxes
 
@@ -242,18 +253,79 @@ def run(canvas, budget, batch, repeats, heads, modes=MODES,
         ("LZU adaptive (boxes)", adaptive, (canvas_images, boxes)),
         *lzu_parts(wrapped, retinanet, size, small_images, canvas_images),
     )
+    return time_modes(cases, modes, repeats, clock), size
+
+
+def run_family(family, batch, repeats, modes=MODES, cpu_time=False):
+    """Times `family` (a `benchmarks.family_models.FamilyModel`) unwrapped
+    at its output size `h x w`, as a uniform pipeline from a canvas twice
+    as large (resize, the model, and for segmenters the score maps resized
+    to the canvas, as the wrapped model returns them), and wrapped with a
+    fixed saliency on `h x w` images and on the canvas; returns the rows of
+    `time_modes` and the canvas size."""
+    import tensorflow as tf
+
+    import keras_lzu
+    from keras_lzu.data import saliency_prior_from_boxes
+
+    clock = timing_clock(cpu_time)
+    size = tuple(family.output_size)
+    canvas = tuple(2 * side for side in size)
+    rng = np.random.default_rng(0)
+    canvas_images = tf.constant(
+        rng.uniform(0, 255, (batch, *canvas, 3)).astype("float32"))
+    small_images = tf.image.resize(canvas_images, size)
+    prior = saliency_prior_from_boxes(list(random_boxes(batch, 32)))
+
+    model = family.build()
+    wrapped = keras_lzu.wrap(model, output_size=size, saliency=prior)
+
+    def unwrapped(images):
+        return model(images, training=False)
+
+    def uniform(images):
+        outputs = model(tf.image.resize(images, size), training=False)
+        if family.task == "segmentation":
+            return tf.image.resize(outputs, tf.shape(images)[1:3])
+        return outputs
+
+    def lzu(images):
+        return wrapped(images, training=False)
+
+    cases = (
+        ("unwrapped", unwrapped, (small_images,)),
+        ("uniform pipeline (resize + model)", uniform, (canvas_images,)),
+        ("LZU fixed, h x w input", lzu, (small_images,)),
+        ("LZU fixed", lzu, (canvas_images,)),
+    )
+    return time_modes(cases, modes, repeats, clock), canvas
+
+
+def timing_clock(cpu_time):
+    """`time.process_time` on one TensorFlow thread with `cpu_time`, else
+    `time.perf_counter`."""
+    import tensorflow as tf
+
+    if not cpu_time:
+        return time.perf_counter
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    return time.process_time
+
+
+def time_modes(cases, modes, repeats, clock):
+    """Times `cases` (`(name, function, args)`, the first the baseline) in
+    each of `modes`; returns a list of `(mode, name, best ms, median ms,
+    ratio of the best times to the first case's)`."""
     rows = []
     for mode in modes:
         compiled = [(traced(function, args, mode), args)
                     for _, function, args in cases]
-        times = interleaved_times(
-            compiled, repeats,
-            time.process_time if cpu_time else time.perf_counter,
-        )
+        times = interleaved_times(compiled, repeats, clock)
         base = times[0][0]
         for (name, _, _), (best, median) in zip(cases, times):
             rows.append((mode, name, best, median, best / base))
-    return rows, size
+    return rows
 
 
 def traced(function, args, mode):
@@ -270,13 +342,39 @@ def traced(function, args, mode):
 
 
 def format_table(rows):
-    lines = ["| backbone | mode | forward pass | best ms | median ms | "
+    lines = ["| model | mode | forward pass | best ms | median ms | "
              "x unwrapped (best) |", "|---|---|---|---:|---:|---:|"]
-    for backbone, mode, name, best, median, ratio in rows:
+    for model, mode, name, best, median, ratio in rows:
         lines.append(
-            f"| {backbone} | {mode} | {name} | {best:.1f} | {median:.1f} | "
+            f"| {model} | {mode} | {name} | {best:.1f} | {median:.1f} | "
             f"{ratio:.2f} |")
     return "\n".join(lines)
+
+
+def family_section(names, batch, repeats, modes, cpu_time):
+    """The section of `--families`: one table, a row per family, mode and
+    case."""
+    from benchmarks import machine
+
+    rows = []
+    for name in names:
+        family = family_models.family_model(name)
+        family_rows, canvas = run_family(family, batch, repeats, modes,
+                                         cpu_time)
+        size = family.output_size
+        label = (f"{family.description}, {size[0]}x{size[1]} "
+                 f"(canvas {canvas[0]}x{canvas[1]})")
+        rows.extend((label, *row) for row in family_rows)
+    return (
+        f"## LZU overhead per model family: forward pass, batch {batch}, "
+        f"{repeats} rounds, {clock_name(cpu_time)}\n\n"
+        f"{machine.describe()}\n\n"
+        f"{format_table(rows)}\n"
+    )
+
+
+def clock_name(cpu_time):
+    return "CPU ms, one thread" if cpu_time else "wall ms"
 
 
 def main(argv=None):
@@ -287,10 +385,14 @@ def main(argv=None):
                         help="fraction of the canvas area the model sees")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--backbone", nargs="+", choices=BACKBONES,
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument("--backbone", nargs="+", choices=BACKBONES,
                         default=["compact"],
                         help="the harness's compact CSPDarkNet RetinaNet, or "
                         "lzu train's KerasCV RetinaNet of a ResNet")
+    models.add_argument("--families", nargs="*", choices=FAMILY_NAMES,
+                        help="time these model families instead, at their "
+                        "own sizes (none named: all of them)")
     parser.add_argument("--heads", choices=("compact", "keras_cv"),
                         default="compact",
                         help="pyramid and heads of the compact backbone")
@@ -306,6 +408,11 @@ def main(argv=None):
     from benchmarks import machine
 
     modes = ("graph",) if args.no_xla else tuple(args.modes)
+    if args.families is not None:
+        text = family_section(args.families or FAMILY_NAMES, args.batch,
+                              args.repeats, modes, args.cpu_time)
+        machine.publish(text, args.markdown)
+        return 0
     rows = []
     for backbone in args.backbone:
         backbone_rows, size = run(
@@ -315,11 +422,11 @@ def main(argv=None):
         name = f"compact ({args.heads} heads)" if backbone == "compact" else (
             backbone)
         rows.extend((name, *row) for row in backbone_rows)
-    clock = "CPU ms, one thread" if args.cpu_time else "wall ms"
     text = (
         f"## LZU overhead: RetinaNet forward, canvas "
         f"{args.canvas[0]}x{args.canvas[1]} -> {size[0]}x{size[1]}, batch "
-        f"{args.batch}, {args.repeats} rounds, {clock}\n\n"
+        f"{args.batch}, {args.repeats} rounds, {clock_name(args.cpu_time)}"
+        f"\n\n"
         f"{machine.describe()}\n\n"
         f"{format_table(rows)}\n"
     )
