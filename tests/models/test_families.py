@@ -74,6 +74,9 @@ def train(family):
     model = keras_lzu.wrap(family.build(), OUTPUT_SIZE)
     before = keras.ops.convert_to_numpy(model.saliency_layer.log_saliency)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    # Built before `fit`, the optimizer makes no variables while TensorFlow
+    # traces the training step, which it would then trace a second time.
+    model.optimizer.build(model.trainable_variables)
     dataset = tf.data.Dataset.from_tensors(
         family_checks.training_batch(family)
     ).repeat()
