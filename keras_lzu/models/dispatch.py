@@ -27,6 +27,7 @@ ADAPTERS = (
     ("keras_hub", "keras_lzu.models.keras_hub_retinanet"),
     ("keras_hub", "keras_lzu.models.keras_hub_deeplab"),
     ("keras_hub", "keras_lzu.models.keras_hub_segformer"),
+    ("keras_hub", "keras_lzu.models.keras_hub_dfine"),
 )
 GENERIC_ADAPTER = "keras_lzu.models.generic"
 SALIENCY_NAMES = ("fixed", "network", "boxes", "prior+boxes")
@@ -36,7 +37,8 @@ SUPPORTED = (
     "keras_cv.models.YOLOV8Detector, "
     "keras_hub.models.RetinaNetObjectDetector, "
     "keras_hub.models.DeepLabV3ImageSegmenter, "
-    "keras_hub.models.SegFormerImageSegmenter"
+    "keras_hub.models.SegFormerImageSegmenter, "
+    "keras_hub.models.DFineObjectDetector"
 )
 
 
@@ -48,8 +50,8 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
     Args:
         model: a KerasCV `RetinaNet`, `DeepLabV3Plus` or
             `YOLOV8Detector`, a KerasHub
-            `RetinaNetObjectDetector`, `DeepLabV3ImageSegmenter` or
-            `SegFormerImageSegmenter`, or any
+            `RetinaNetObjectDetector`, `DeepLabV3ImageSegmenter`,
+            `SegFormerImageSegmenter` or `DFineObjectDetector`, or any
             functional model with an image input when `feature_layers` is
             given.
         output_size: `(height, width)` of the zoomed image the backbone sees

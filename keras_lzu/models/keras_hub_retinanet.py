@@ -216,14 +216,16 @@ def detector_class():
             uniform = self._uniform_images()
             decoded = super().decode_predictions(predictions, uniform)
             valid = decoded["labels"] >= 0
-            boxes = _rescale_boxes(
+            boxes = keras_hub_common.rescale_boxes(
                 decoded["boxes"], self.bounding_box_format,
                 self.output_size, common.image_size(images), valid,
             )
             boxes = ops.where(valid[..., None], boxes, -1.0)
             decoded["boxes"] = ops.where(
                 valid[..., None],
-                _convert(boxes, "xyxy", self.bounding_box_format, images),
+                keras_hub_common.convert_boxes(
+                    boxes, "xyxy", self.bounding_box_format, images
+                ),
                 -1.0,
             )
             return decoded, boxes
@@ -238,11 +240,11 @@ def detector_class():
                     f"{sorted(y) if isinstance(y, dict) else y!r}"
                 )
             valid = ops.cast(y["labels"], "float32") >= 0
-            boxes = _rescale_boxes(
+            boxes = keras_hub_common.rescale_boxes(
                 y["boxes"], self.bounding_box_format,
                 common.image_size(images), self.output_size, valid,
             )
-            boxes = _convert(
+            boxes = keras_hub_common.convert_boxes(
                 boxes, "xyxy", self.bounding_box_format,
                 self._uniform_images(),
             )
@@ -250,24 +252,3 @@ def detector_class():
             return {**y, "boxes": boxes}
 
     return LZURetinaNetObjectDetector
-
-
-def _rescale_boxes(boxes, bounding_box_format, from_size, to_size, valid):
-    """Boxes of `bounding_box_format` in the frame of size `from_size` as
-    pixel `xyxy` in the frame of size `to_size`."""
-    height, width = from_size
-    boxes = keras.utils.bounding_boxes.convert_format(
-        ops.cast(boxes, "float32"),
-        source=bounding_box_format,
-        target="xyxy",
-        height=height,
-        width=width,
-    )
-    return common.scale_boxes(boxes, from_size, to_size, valid)
-
-
-def _convert(boxes, source, target, images):
-    shape = ops.shape(images)
-    return keras.utils.bounding_boxes.convert_format(
-        boxes, source=source, target=target, height=shape[1], width=shape[2]
-    )

@@ -79,6 +79,9 @@ def train(family):
     model.compile(
         optimizer=keras.optimizers.Adam(1e-2), **family.compile_options
     )
+    # Built before `fit`, the optimizer makes no variables while TensorFlow
+    # traces the training step, which it would then trace a second time.
+    model.optimizer.build(model.trainable_variables)
     dataset = tf.data.Dataset.from_tensors(
         family_checks.training_batch(family)
     ).repeat()
