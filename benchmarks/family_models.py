@@ -7,8 +7,8 @@ number of classes), built locally with random weights: the forward time
 depends on the architecture only. The parameter counts match the presets'
 metadata (`keras_hub` / `keras_cv` `*_presets.py`): RetinaNet 34,121,239
 (the whole task), DeepLabV3 39,190,656 and YOLOv8-XS 1,277,680 (their
-backbones); SegFormer-B0's backbone has 3,714,656 against the preset's
-3,719,027.
+backbones), D-FINE nano 3,788,625; SegFormer-B0's backbone has 3,714,656
+against the preset's 3,719,027.
 """
 
 import dataclasses
@@ -123,6 +123,64 @@ def yolov8():
     )
 
 
+def dfine():
+    """`dfine_nano_coco`: HGNetV2-B0 (16-1024 channels, 1, 1, 2, 1 blocks of
+    three layers) whose strides 16 and 32 feed a 128-channel hybrid
+    encoder, three decoder layers, 300 queries, 80 classes, 640x640. No
+    denoising queries (they serve training only; the preset's parameter
+    count leaves them out too)."""
+    import keras_hub
+
+    hgnetv2 = keras_hub.models.HGNetV2Backbone(
+        stem_channels=[3, 16, 16],
+        stackwise_stage_filters=[
+            [16, 16, 64, 1, 3, 3],
+            [64, 32, 256, 1, 3, 3],
+            [256, 64, 512, 2, 3, 5],
+            [512, 128, 1024, 1, 3, 5],
+        ],
+        apply_downsample=[False, True, True, True],
+        use_lightweight_conv_block=[False, False, True, True],
+        depths=[1, 1, 2, 1],
+        hidden_sizes=[64, 256, 512, 1024],
+        embedding_size=16,
+        use_learnable_affine_block=True,
+        hidden_act="relu",
+        out_features=["stage3", "stage4"],
+    )
+    backbone = keras_hub.models.DFineBackbone(
+        backbone=hgnetv2,
+        decoder_in_channels=[128, 128],
+        encoder_hidden_dim=128,
+        num_labels=80,
+        num_denoising=0,
+        learn_initial_query=False,
+        num_queries=300,
+        anchor_image_size=(640, 640),
+        feat_strides=[16, 32],
+        num_feature_levels=2,
+        hidden_dim=128,
+        encoder_in_channels=[512, 1024],
+        encode_proj_layers=[1],
+        num_attention_heads=8,
+        encoder_ffn_dim=512,
+        num_encoder_layers=1,
+        hidden_expansion=0.34,
+        depth_multiplier=0.5,
+        eval_idx=-1,
+        num_decoder_layers=3,
+        decoder_attention_heads=8,
+        decoder_ffn_dim=512,
+        decoder_n_points=[6, 6],
+        lqe_hidden_dim=64,
+        num_lqe_layers=2,
+        out_features=["stage3", "stage4"],
+    )
+    return keras_hub.models.DFineObjectDetector(
+        backbone=backbone, num_classes=80, bounding_box_format="yxyx"
+    )
+
+
 FAMILIES = (
     FamilyModel("retinanet_hub",
                 "KerasHub RetinaNet, ResNet-50 FPN "
@@ -135,6 +193,8 @@ FAMILIES = (
     FamilyModel("segformer", "KerasHub SegFormer-B0 (segformer_b0_ade20k_512)",
                 segformer, (512, 512), "segmentation"),
     FamilyModel("yolov8", "KerasCV YOLOv8-XS (yolo_v8_xs_backbone)", yolov8,
+                (640, 640), "detection"),
+    FamilyModel("dfine", "KerasHub D-FINE nano (dfine_nano_coco)", dfine,
                 (640, 640), "detection"),
 )
 
