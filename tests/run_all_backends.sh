@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` runs it: everything on the TensorFlow
 # backend, and the ops and layers suite (with the checks of the private Keras
-# APIs they use) on JAX and then PyTorch; the JAX pass also runs the checks
-# of the KerasHub wrappers (tests/models/test_families.py). The JAX and
+# APIs they use) and the checks of the KerasHub wrappers
+# (tests/models/test_families.py) on JAX and then PyTorch. The JAX and
 # PyTorch passes run beside the TensorFlow one (mostly one busy core each on
-# a 2-core machine: 14.5 minutes in series, 6.5 to 7 beside it); their logs
-# print when all are done.
+# a 2-core machine); their logs print when all are done.
 # Usage: tests/run_all_backends.sh PYTHON
 set -u
 python=${1:-python}
@@ -15,10 +14,9 @@ trap 'kill "$others" 2>/dev/null; rm -rf "$logs"' EXIT
 
 (
     for backend in jax torch; do
-        wrappers=
-        [ "$backend" = jax ] && wrappers=tests/models/test_families.py
         KERAS_BACKEND=$backend "$python" -m pytest -q -p no:cacheprovider \
-            tests/ops tests/layers tests/test_keras_internals.py $wrappers \
+            tests/ops tests/layers tests/test_keras_internals.py \
+            tests/models/test_families.py \
             -m "not tensorflow_only" \
             >"$logs/$backend.log" 2>&1
         echo $? >"$logs/$backend.rc"
@@ -32,7 +30,7 @@ wait "$others"
 
 for backend in jax torch; do
     echo
-    echo "== KERAS_BACKEND=$backend: tests/ops tests/layers tests/test_keras_internals.py (JAX: and tests/models/test_families.py) =="
+    echo "== KERAS_BACKEND=$backend: tests/ops tests/layers tests/test_keras_internals.py tests/models/test_families.py =="
     cat "$logs/$backend.log"
     rc=$(cat "$logs/$backend.rc" 2>/dev/null || echo 1)
     [ "$rc" -eq 0 ] || status=1
