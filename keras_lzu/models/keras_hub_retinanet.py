@@ -50,9 +50,9 @@ def stride_reason(backbone):
     for the error message."""
     level = int(backbone.max_level)
     return (
-        f"its anchor generator lays the anchors of level P{level} every "
-        f"{2 ** level} pixels, on the cells of that level's feature map "
-        "only when the sides are multiples of it"
+        f"its anchor generator spaces level P{level}'s anchors "
+        f"{2 ** level} pixels apart, which matches that level's feature map "
+        f"only when both sides are multiples of {2 ** level}"
     )
 
 

@@ -63,8 +63,8 @@ CASES = (
         output_size=(128, 256),
         # The preset's own resolution: 800 is no multiple of 2**7.
         bad_output_size=(800, 800),
-        error=r"`output_size` must be a multiple of 128 .* the anchors of "
-        r"level P7 every 128 pixels.* Received: output_size=\(800, 800\)\. The nearest valid size "
+        error=r"`output_size` must be a multiple of 128 .* level P7's anchors "
+        r"128 pixels apart.* Received: output_size=\(800, 800\)\. The nearest valid size "
         r"is \(768, 768\)\.",
     ),
     PresetCase(
