@@ -2,9 +2,15 @@
 
 The detector is the harness's (`benchmarks.harness.build_retinanet`:
 CSPDarkNet backbone, compact pyramid and heads) or, with `--heads keras_cv`, KerasCV's
-default 256-channel pyramid and heads on the same backbone. The raw forward
-pass (`{"box", "classification"}`, no NMS) is timed, batch `--batch`, in
-graph mode (`tf.function`) and with XLA (`jit_compile=True`), in one run:
+default 256-channel pyramid and heads on the same backbone; `--backbone
+resnet18` or `resnet50` times instead `lzu train`'s KerasCV RetinaNet of that
+backbone (`keras_lzu.training.build_base_model`, KerasCV's pyramid and
+heads), heavier models on which the same LZU costs the same milliseconds
+but a smaller share. Several `--backbone` names give one table. The raw
+forward pass (`{"box", "classification"}`, no NMS) is timed, batch
+`--batch`, in graph mode (`tf.function`), in graph mode with the LZU layers
+compiled as XLA clusters (`graph, XLA LZU`: what an export with
+`jit_compile_lzu=True` runs) and with XLA (`jit_compile=True`), in one run:
 
 * `unwrapped`: the RetinaNet on images of the zoomed size `h x w`;
 * `uniform pipeline`: `tf.image.resize` of the `H x W` canvas, then the
@@ -27,7 +33,8 @@ The cases are timed in interleaved rounds (`--repeats`) after a warm-up;
 the best and the median time are given in ms, and the ratio of the best
 times to `unwrapped` of the same mode.
 
-    python -m benchmarks.overhead [--canvas 1200 1920] [--budget 0.25] [--cpu-time]
+    python -m benchmarks.overhead [--canvas 1200 1920] [--budget 0.25]
+        [--backbone compact resnet50] [--cpu-time]
 """
 
 import argparse
@@ -38,6 +45,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+BACKBONES = ("compact", "resnet18", "resnet50")
+MODES = ("graph", "graph, XLA LZU", "XLA")
 
 
 def call_and_wait(function, args):
@@ -76,10 +86,17 @@ def interleaved_times(cases, repeats, clock=time.perf_counter):
     return [(min(t), float(np.median(t))) for t in times]
 
 
-def build_detector(heads, num_classes=3, seed=0):
-    """The harness's compact RetinaNet, or one with KerasCV's default pyramid/heads."""
+def build_detector(heads, num_classes=3, seed=0, backbone="compact"):
+    """The harness's compact RetinaNet, or one with KerasCV's default
+    pyramid/heads; for a `backbone` other than `"compact"`, `lzu train`'s
+    KerasCV RetinaNet of that ResNet."""
     from benchmarks import harness
 
+    if backbone != "compact":
+        from keras_lzu.training import build_base_model
+
+        return build_base_model("detection", "keras_cv", num_classes,
+                                backbone=backbone, seed=seed)
     if heads == "compact":
         return harness.build_retinanet(num_classes, seed)
     import keras
@@ -178,9 +195,10 @@ def random_boxes(batch, count, seed=0):
     return np.clip(boxes, 0, 1).astype("float32")
 
 
-def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA"),
-        cpu_time=False):
-    """Times every case; returns a list of `(mode, case, ms, ratio)`.
+def run(canvas, budget, batch, repeats, heads, modes=MODES,
+        cpu_time=False, backbone="compact"):
+    """Times every case; returns a list of `(mode, case, best ms, median ms,
+    ratio)` and the zoomed size.
 
     With `cpu_time`, TensorFlow runs on one thread and the process's CPU
     time is measured: a figure a shared, busy machine hardly disturbs.
@@ -202,7 +220,7 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA"),
     boxes = tf.constant(random_boxes(batch, 32))
     prior = saliency_prior_from_boxes(list(boxes.numpy()))
 
-    retinanet = build_detector(heads)
+    retinanet = build_detector(heads, backbone=backbone)
     wrapped = harness.build_lzu(retinanet, size, prior)
     adaptive = adaptive_forward(retinanet, size)
     adaptive(canvas_images, boxes)  # Builds the layers outside tf.function.
@@ -226,10 +244,8 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA"),
     )
     rows = []
     for mode in modes:
-        compiled = [
-            (tf.function(function, jit_compile=(mode == "XLA")), args)
-            for _, function, args in cases
-        ]
+        compiled = [(traced(function, args, mode), args)
+                    for _, function, args in cases]
         times = interleaved_times(
             compiled, repeats,
             time.process_time if cpu_time else time.perf_counter,
@@ -240,12 +256,26 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA"),
     return rows, size
 
 
+def traced(function, args, mode):
+    """`function` as a `tf.function` of `mode` (`MODES`), traced on `args`."""
+    import tensorflow as tf
+
+    from keras_lzu.layers import xla_clusters
+
+    compiled = tf.function(function, jit_compile=(mode == "XLA"))
+    if mode == "graph, XLA LZU":
+        with xla_clusters.compiled_lzu_layers():
+            compiled.get_concrete_function(*args)
+    return compiled
+
+
 def format_table(rows):
-    lines = ["| mode | forward pass | best ms | median ms | x unwrapped "
-             "(best) |", "|---|---|---:|---:|---:|"]
-    for mode, name, best, median, ratio in rows:
+    lines = ["| backbone | mode | forward pass | best ms | median ms | "
+             "x unwrapped (best) |", "|---|---|---|---:|---:|---:|"]
+    for backbone, mode, name, best, median, ratio in rows:
         lines.append(
-            f"| {mode} | {name} | {best:.1f} | {median:.1f} | {ratio:.2f} |")
+            f"| {backbone} | {mode} | {name} | {best:.1f} | {median:.1f} | "
+            f"{ratio:.2f} |")
     return "\n".join(lines)
 
 
@@ -257,9 +287,17 @@ def main(argv=None):
                         help="fraction of the canvas area the model sees")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--backbone", nargs="+", choices=BACKBONES,
+                        default=["compact"],
+                        help="the harness's compact CSPDarkNet RetinaNet, or "
+                        "lzu train's KerasCV RetinaNet of a ResNet")
     parser.add_argument("--heads", choices=("compact", "keras_cv"),
-                        default="compact")
-    parser.add_argument("--no-xla", action="store_true")
+                        default="compact",
+                        help="pyramid and heads of the compact backbone")
+    parser.add_argument("--modes", nargs="+", choices=MODES,
+                        default=list(MODES))
+    parser.add_argument("--no-xla", action="store_true",
+                        help="graph mode only (same as --modes graph)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="one TensorFlow thread, process CPU time")
     parser.add_argument("--markdown", help="append the table to this file")
@@ -267,12 +305,19 @@ def main(argv=None):
 
     from benchmarks import machine
 
-    modes = ("graph",) if args.no_xla else ("graph", "XLA")
-    rows, size = run(tuple(args.canvas), args.budget, args.batch,
-                     args.repeats, args.heads, modes, args.cpu_time)
+    modes = ("graph",) if args.no_xla else tuple(args.modes)
+    rows = []
+    for backbone in args.backbone:
+        backbone_rows, size = run(
+            tuple(args.canvas), args.budget, args.batch, args.repeats,
+            args.heads, modes, args.cpu_time, backbone,
+        )
+        name = f"compact ({args.heads} heads)" if backbone == "compact" else (
+            backbone)
+        rows.extend((name, *row) for row in backbone_rows)
     clock = "CPU ms, one thread" if args.cpu_time else "wall ms"
     text = (
-        f"## LZU overhead: RetinaNet ({args.heads} heads) forward, canvas "
+        f"## LZU overhead: RetinaNet forward, canvas "
         f"{args.canvas[0]}x{args.canvas[1]} -> {size[0]}x{size[1]}, batch "
         f"{args.batch}, {args.repeats} rounds, {clock}\n\n"
         f"{machine.describe()}\n\n"

@@ -290,7 +290,8 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers,
     if takes_prior_boxes(saliency_layer) and bounding_box_format is None:
         raise ValueError(
             f"saliency={saliency_layer.mode!r} (from prior boxes) is "
-            "supported for the detectors keras_cv.models.RetinaNet and "
+            "supported for the detectors keras_cv.models.RetinaNet, "
+            "keras_cv.models.YOLOV8Detector and "
             "keras_hub.models.RetinaNetObjectDetector only; "
             f"{model.name!r} is not one. Use saliency='fixed' or 'network'."
         )
@@ -300,7 +301,11 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers,
     images = keras.Input(
         shape=(None, None, image_input.shape[-1]),
         dtype=image_input.dtype,
-        name=image_input.name,
+        # Keras matches dict inputs to tensors by name.
+        name=(
+            prior_boxes_lib.IMAGES if takes_prior_boxes(saliency_layer)
+            else image_input.name
+        ),
     )
     inputs, grid = _saliency_grid(
         model, images, saliency_layer, bounding_box_format

@@ -23,6 +23,7 @@ from keras_lzu.ops import validation
 ADAPTERS = (
     ("keras_cv", "keras_lzu.models.keras_cv_retinanet"),
     ("keras_cv", "keras_lzu.models.keras_cv_deeplab"),
+    ("keras_cv", "keras_lzu.models.keras_cv_yolov8"),
     ("keras_hub", "keras_lzu.models.keras_hub_retinanet"),
     ("keras_hub", "keras_lzu.models.keras_hub_deeplab"),
     ("keras_hub", "keras_lzu.models.keras_hub_segformer"),
@@ -32,6 +33,7 @@ SALIENCY_NAMES = ("fixed", "network", "boxes", "prior+boxes")
 
 SUPPORTED = (
     "keras_cv.models.RetinaNet, keras_cv.models.DeepLabV3Plus, "
+    "keras_cv.models.YOLOV8Detector, "
     "keras_hub.models.RetinaNetObjectDetector, "
     "keras_hub.models.DeepLabV3ImageSegmenter, "
     "keras_hub.models.SegFormerImageSegmenter"
@@ -44,7 +46,8 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
     """Returns `model` with LZU: zoom before the backbone, unzoom after it.
 
     Args:
-        model: a KerasCV `RetinaNet` or `DeepLabV3Plus`, a KerasHub
+        model: a KerasCV `RetinaNet`, `DeepLabV3Plus` or
+            `YOLOV8Detector`, a KerasHub
             `RetinaNetObjectDetector`, `DeepLabV3ImageSegmenter` or
             `SegFormerImageSegmenter`, or any
             functional model with an image input when `feature_layers` is
