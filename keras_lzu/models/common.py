@@ -74,7 +74,7 @@ def matches_family(model, module_prefix, class_names):
     )
 
 
-def check_output_size(output_size, multiple, family):
+def check_output_size(output_size, multiple, family, reason=None):
     """Checks that both sides of `output_size` are multiples of `multiple`.
 
     Args:
@@ -82,6 +82,9 @@ def check_output_size(output_size, multiple, family):
         multiple: int, the largest feature stride the model needs to divide
             the image size (e.g. 32 for a feature pyramid up to level P5).
         family: str, the model's name, for the error message.
+        reason: str, why the model needs the multiple, for the error
+            message; by default, that its feature maps are merged across
+            strides up to it.
 
     Returns:
         `output_size` as a tuple of two ints.
@@ -90,6 +93,8 @@ def check_output_size(output_size, multiple, family):
         ValueError: naming `output_size` and the required multiple.
     """
     output_size = validation.size_pair(output_size, "output_size")
+    if reason is None:
+        reason = f"its feature maps are merged across strides up to {multiple}"
     if any(side % multiple for side in output_size):
         nearest = tuple(
             max(multiple, multiple * round(side / multiple))
@@ -97,8 +102,7 @@ def check_output_size(output_size, multiple, family):
         )
         raise ValueError(
             f"`output_size` must be a multiple of {multiple} in both height "
-            f"and width for {family} (its feature maps are merged across "
-            f"strides up to {multiple}). Received: output_size="
+            f"and width for {family} ({reason}). Received: output_size="
             f"{output_size}. The nearest valid size is {nearest}."
         )
     return output_size

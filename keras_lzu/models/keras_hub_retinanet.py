@@ -45,6 +45,17 @@ def stride_multiple(backbone):
     return 2 ** int(backbone.max_level)
 
 
+def stride_reason(backbone):
+    """Why `output_size` must be a multiple of `stride_multiple(backbone)`,
+    for the error message."""
+    level = int(backbone.max_level)
+    return (
+        f"its anchor generator spaces level P{level}'s anchors "
+        f"{2 ** level} pixels apart, which matches that level's feature map "
+        f"only when both sides are multiples of {2 ** level}"
+    )
+
+
 @functools.cache
 def detector_class():
     """Defines and registers the wrapper class (imports KerasHub)."""
@@ -117,6 +128,7 @@ def detector_class():
                 output_size,
                 stride_multiple(detector.backbone),
                 "RetinaNetObjectDetector",
+                reason=stride_reason(detector.backbone),
             )
             keras_hub_common.check_fixed_input_size(
                 detector.backbone, output_size, "RetinaNetObjectDetector"

@@ -1,9 +1,9 @@
 """The checks every family `keras_lzu.wrap` supports must pass, on every
 backend (`tests/models/family_checks.py` describes the families).
 
-Runs on TensorFlow and, in `make test`'s JAX pass, on JAX (the KerasCV
-families on TensorFlow only); only the SavedModel export is TensorFlow's,
-and other backends check that it says so.
+Runs on TensorFlow and, in `make test`'s JAX and PyTorch passes, on JAX and
+PyTorch (the KerasCV families on TensorFlow only); only the SavedModel
+export is TensorFlow's, and other backends check that it says so.
 """
 
 import importlib
