@@ -12,6 +12,8 @@ and by 1/255 otherwise; the wrapped model keeps the rescaling either way.
 
 import keras_hub
 
+from tests.models import keras_hub_builders
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_SCALE = [1.0 / 255.0 / s for s in IMAGENET_STD]
@@ -113,6 +115,23 @@ def segformer_b0_ade20k_512(size=64):
         backbone=backbone,
         num_classes=150,
         preprocessor=keras_hub.models.SegFormerImageSegmenterPreprocessor(
+            image_converter=converter
+        ),
+    )
+
+
+def dfine_nano_coco(size=64):
+    """`dfine_nano_coco`: `keras_hub_builders.dfine` (the nano preset's
+    HGNetV2 and hybrid-encoder layout, fewer layers and channels) with the
+    80 COCO classes, and an image converter resizing to the backbone's
+    `anchor_image_size`, a square `size` instead of 640."""
+    converter = keras_hub.layers.DFineImageConverter(
+        image_size=(size, size), scale=1.0 / 255.0
+    )
+    return keras_hub_builders.dfine(
+        num_classes=80,
+        image_size=(size, size),
+        preprocessor=keras_hub.models.DFineObjectDetectorPreprocessor(
             image_converter=converter
         ),
     )

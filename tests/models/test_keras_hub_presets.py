@@ -88,6 +88,17 @@ CASES = (
         error=r"fixed input size \(64, 64\), so `output_size` must equal it\. "
         r"Received: output_size=\(96, 96\)",
     ),
+    PresetCase(
+        preset="dfine_nano_coco",
+        task_class="DFineObjectDetector",
+        build=keras_hub_preset_layouts.dfine_nano_coco,
+        converter_size=(64, 64),
+        output_size=(64, 64),
+        # A multiple of 32, but not the backbone's anchor_image_size.
+        bad_output_size=(96, 96),
+        error=r"`output_size` must equal the DFineObjectDetector's "
+        r"anchor_image_size \(64, 64\).* Received: output_size=\(96, 96\)",
+    ),
 )
 
 per_case = pytest.mark.parametrize("case", CASES, ids=str)
