@@ -2,9 +2,15 @@
 
 The detector is the harness's (`benchmarks.harness.build_retinanet`:
 CSPDarkNet backbone, compact pyramid and heads) or, with `--heads keras_cv`, KerasCV's
-default 256-channel pyramid and heads on the same backbone. The raw forward
-pass (`{"box", "classification"}`, no NMS) is timed, batch `--batch`, in
-graph mode (`tf.function`) and with XLA (`jit_compile=True`), in one run:
+default 256-channel pyramid and heads on the same backbone; `--backbone
+resnet18` or `resnet50` times instead `lzu train`'s KerasCV RetinaNet of that
+backbone (`keras_lzu.training.build_base_model`, KerasCV's pyramid and
+heads), heavier models on which the same LZU costs the same milliseconds
+but a smaller share. Several `--backbone` names give one table. The raw
+forward pass (`{"box", "classification"}`, no NMS) is timed, batch
+`--batch`, in graph mode (`tf.function`), in graph mode with the LZU layers
+compiled as XLA clusters (`graph, XLA LZU`: what an export with
+`jit_compile_lzu=True` runs) and with XLA (`jit_compile=True`), in one run:
 
 * `unwrapped`: the RetinaNet on images of the zoomed size `h x w`;
 * `uniform pipeline`: `tf.image.resize` of the `H x W` canvas, then the
@@ -23,11 +29,23 @@ fixed saliency, the grid and its inverse, the zoom from `h x w` and from the
 canvas, the unzoom of every pyramid level, and `tf.image.resize` of the
 canvas for comparison.
 
+`--families` times instead, in one table, a realistically sized model of
+each family `keras_lzu.wrap` supports (`benchmarks.family_models`: its
+smallest preset's configuration, built locally) at its own size `h x w`
+(640x640 detectors, 512x512 segmenters), with their raw outputs:
+`unwrapped` on `h x w` images, `uniform pipeline` from a canvas of twice
+each side, `LZU fixed, h x w input` and `LZU fixed` from the canvas
+(segmenters' score maps come back at the canvas size, in the uniform
+pipeline by `tf.image.resize`).
+
 The cases are timed in interleaved rounds (`--repeats`) after a warm-up;
 the best and the median time are given in ms, and the ratio of the best
 times to `unwrapped` of the same mode.
 
-    python -m benchmarks.overhead [--canvas 1200 1920] [--budget 0.25] [--cpu-time]
+    python -m benchmarks.overhead [--canvas 1200 1920] [--budget 0.25]
+        [--backbone compact resnet50] [--cpu-time]
+    python -m benchmarks.overhead --families [retinanet_hub segformer ...]
+        [--cpu-time]
 """
 
 import argparse
@@ -38,6 +56,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
+from benchmarks import family_models  # noqa: E402
+
+BACKBONES = ("compact", "resnet18", "resnet50")
+FAMILY_NAMES = tuple(family.name for family in family_models.FAMILIES)
+MODES = ("graph", "graph, XLA LZU", "XLA")
 
 
 def call_and_wait(function, args):
@@ -76,10 +100,17 @@ def interleaved_times(cases, repeats, clock=time.perf_counter):
     return [(min(t), float(np.median(t))) for t in times]
 
 
-def build_detector(heads, num_classes=3, seed=0):
-    """The harness's compact RetinaNet, or one with KerasCV's default pyramid/heads."""
+def build_detector(heads, num_classes=3, seed=0, backbone="compact"):
+    """The harness's compact RetinaNet, or one with KerasCV's default
+    pyramid/heads; for a `backbone` other than `"compact"`, `lzu train`'s
+    KerasCV RetinaNet of that ResNet."""
     from benchmarks import harness
 
+    if backbone != "compact":
+        from keras_lzu.training import build_base_model
+
+        return build_base_model("detection", "keras_cv", num_classes,
+                                backbone=backbone, seed=seed)
     if heads == "compact":
         return harness.build_retinanet(num_classes, seed)
     import keras
@@ -178,19 +209,17 @@ def random_boxes(batch, count, seed=0):
     return np.clip(boxes, 0, 1).astype("float32")
 
 
-def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA"),
-        cpu_time=False):
-    """Times every case; returns a list of `(mode, case, ms, ratio)`.
+def run(canvas, budget, batch, repeats, heads, modes=MODES,
+        cpu_time=False, backbone="compact"):
+    """Times every case; returns a list of `(mode, case, best ms, median ms,
+    ratio)` and the zoomed size.
 
     With `cpu_time`, TensorFlow runs on one thread and the process's CPU
     time is measured: a figure a shared, busy machine hardly disturbs.
     """
     import tensorflow as tf
 
-    if cpu_time:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-
+    clock = timing_clock(cpu_time)
     from benchmarks import harness
     from keras_lzu.data import saliency_prior_from_boxes
 
@@ -202,7 +231,7 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA"),
     boxes = tf.constant(random_boxes(batch, 32))
     prior = saliency_prior_from_boxes(list(boxes.numpy()))
 
-    retinanet = build_detector(heads)
+    retinanet = build_detector(heads, backbone=backbone)
     wrapped = harness.build_lzu(retinanet, size, prior)
     adaptive = adaptive_forward(retinanet, size)
     adaptive(canvas_images, boxes)  # Builds the layers outside tf.function.
@@ -224,29 +253,128 @@ def run(canvas, budget, batch, repeats, heads, modes=("graph", "XLA"),
         ("LZU adaptive (boxes)", adaptive, (canvas_images, boxes)),
         *lzu_parts(wrapped, retinanet, size, small_images, canvas_images),
     )
+    return time_modes(cases, modes, repeats, clock), size
+
+
+def run_family(family, batch, repeats, modes=MODES, cpu_time=False):
+    """Times `family` (a `benchmarks.family_models.FamilyModel`) unwrapped
+    at its output size `h x w`, as a uniform pipeline from a canvas twice
+    as large (resize, the model, and for segmenters the score maps resized
+    to the canvas, as the wrapped model returns them), and wrapped with a
+    fixed saliency on `h x w` images and on the canvas; returns the rows of
+    `time_modes` and the canvas size."""
+    import tensorflow as tf
+
+    import keras_lzu
+    from keras_lzu.data import saliency_prior_from_boxes
+
+    clock = timing_clock(cpu_time)
+    size = tuple(family.output_size)
+    canvas = tuple(2 * side for side in size)
+    rng = np.random.default_rng(0)
+    canvas_images = tf.constant(
+        rng.uniform(0, 255, (batch, *canvas, 3)).astype("float32"))
+    small_images = tf.image.resize(canvas_images, size)
+    prior = saliency_prior_from_boxes(list(random_boxes(batch, 32)))
+
+    model = family.build()
+    wrapped = keras_lzu.wrap(model, output_size=size, saliency=prior)
+
+    def unwrapped(images):
+        return model(images, training=False)
+
+    def uniform(images):
+        outputs = model(tf.image.resize(images, size), training=False)
+        if family.task == "segmentation":
+            return tf.image.resize(outputs, tf.shape(images)[1:3])
+        return outputs
+
+    def lzu(images):
+        return wrapped(images, training=False)
+
+    cases = (
+        ("unwrapped", unwrapped, (small_images,)),
+        ("uniform pipeline (resize + model)", uniform, (canvas_images,)),
+        ("LZU fixed, h x w input", lzu, (small_images,)),
+        ("LZU fixed", lzu, (canvas_images,)),
+    )
+    return time_modes(cases, modes, repeats, clock), canvas
+
+
+def timing_clock(cpu_time):
+    """`time.process_time` on one TensorFlow thread with `cpu_time`, else
+    `time.perf_counter`."""
+    import tensorflow as tf
+
+    if not cpu_time:
+        return time.perf_counter
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    return time.process_time
+
+
+def time_modes(cases, modes, repeats, clock):
+    """Times `cases` (`(name, function, args)`, the first the baseline) in
+    each of `modes`; returns a list of `(mode, name, best ms, median ms,
+    ratio of the best times to the first case's)`."""
     rows = []
     for mode in modes:
-        compiled = [
-            (tf.function(function, jit_compile=(mode == "XLA")), args)
-            for _, function, args in cases
-        ]
-        times = interleaved_times(
-            compiled, repeats,
-            time.process_time if cpu_time else time.perf_counter,
-        )
+        compiled = [(traced(function, args, mode), args)
+                    for _, function, args in cases]
+        times = interleaved_times(compiled, repeats, clock)
         base = times[0][0]
         for (name, _, _), (best, median) in zip(cases, times):
             rows.append((mode, name, best, median, best / base))
-    return rows, size
+    return rows
+
+
+def traced(function, args, mode):
+    """`function` as a `tf.function` of `mode` (`MODES`), traced on `args`."""
+    import tensorflow as tf
+
+    from keras_lzu.layers import xla_clusters
+
+    compiled = tf.function(function, jit_compile=(mode == "XLA"))
+    if mode == "graph, XLA LZU":
+        with xla_clusters.compiled_lzu_layers():
+            compiled.get_concrete_function(*args)
+    return compiled
 
 
 def format_table(rows):
-    lines = ["| mode | forward pass | best ms | median ms | x unwrapped "
-             "(best) |", "|---|---|---:|---:|---:|"]
-    for mode, name, best, median, ratio in rows:
+    lines = ["| model | mode | forward pass | best ms | median ms | "
+             "x unwrapped (best) |", "|---|---|---|---:|---:|---:|"]
+    for model, mode, name, best, median, ratio in rows:
         lines.append(
-            f"| {mode} | {name} | {best:.1f} | {median:.1f} | {ratio:.2f} |")
+            f"| {model} | {mode} | {name} | {best:.1f} | {median:.1f} | "
+            f"{ratio:.2f} |")
     return "\n".join(lines)
+
+
+def family_section(names, batch, repeats, modes, cpu_time):
+    """The section of `--families`: one table, a row per family, mode and
+    case."""
+    from benchmarks import machine
+
+    rows = []
+    for name in names:
+        family = family_models.family_model(name)
+        family_rows, canvas = run_family(family, batch, repeats, modes,
+                                         cpu_time)
+        size = family.output_size
+        label = (f"{family.description}, {size[0]}x{size[1]} "
+                 f"(canvas {canvas[0]}x{canvas[1]})")
+        rows.extend((label, *row) for row in family_rows)
+    return (
+        f"## LZU overhead per model family: forward pass, batch {batch}, "
+        f"{repeats} rounds, {clock_name(cpu_time)}\n\n"
+        f"{machine.describe()}\n\n"
+        f"{format_table(rows)}\n"
+    )
+
+
+def clock_name(cpu_time):
+    return "CPU ms, one thread" if cpu_time else "wall ms"
 
 
 def main(argv=None):
@@ -257,9 +385,21 @@ def main(argv=None):
                         help="fraction of the canvas area the model sees")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)
+    models = parser.add_mutually_exclusive_group()
+    models.add_argument("--backbone", nargs="+", choices=BACKBONES,
+                        default=["compact"],
+                        help="the harness's compact CSPDarkNet RetinaNet, or "
+                        "lzu train's KerasCV RetinaNet of a ResNet")
+    models.add_argument("--families", nargs="*", choices=FAMILY_NAMES,
+                        help="time these model families instead, at their "
+                        "own sizes (none named: all of them)")
     parser.add_argument("--heads", choices=("compact", "keras_cv"),
-                        default="compact")
-    parser.add_argument("--no-xla", action="store_true")
+                        default="compact",
+                        help="pyramid and heads of the compact backbone")
+    parser.add_argument("--modes", nargs="+", choices=MODES,
+                        default=list(MODES))
+    parser.add_argument("--no-xla", action="store_true",
+                        help="graph mode only (same as --modes graph)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="one TensorFlow thread, process CPU time")
     parser.add_argument("--markdown", help="append the table to this file")
@@ -267,14 +407,26 @@ def main(argv=None):
 
     from benchmarks import machine
 
-    modes = ("graph",) if args.no_xla else ("graph", "XLA")
-    rows, size = run(tuple(args.canvas), args.budget, args.batch,
-                     args.repeats, args.heads, modes, args.cpu_time)
-    clock = "CPU ms, one thread" if args.cpu_time else "wall ms"
+    modes = ("graph",) if args.no_xla else tuple(args.modes)
+    if args.families is not None:
+        text = family_section(args.families or FAMILY_NAMES, args.batch,
+                              args.repeats, modes, args.cpu_time)
+        machine.publish(text, args.markdown)
+        return 0
+    rows = []
+    for backbone in args.backbone:
+        backbone_rows, size = run(
+            tuple(args.canvas), args.budget, args.batch, args.repeats,
+            args.heads, modes, args.cpu_time, backbone,
+        )
+        name = f"compact ({args.heads} heads)" if backbone == "compact" else (
+            backbone)
+        rows.extend((name, *row) for row in backbone_rows)
     text = (
-        f"## LZU overhead: RetinaNet ({args.heads} heads) forward, canvas "
+        f"## LZU overhead: RetinaNet forward, canvas "
         f"{args.canvas[0]}x{args.canvas[1]} -> {size[0]}x{size[1]}, batch "
-        f"{args.batch}, {args.repeats} rounds, {clock}\n\n"
+        f"{args.batch}, {args.repeats} rounds, {clock_name(args.cpu_time)}"
+        f"\n\n"
         f"{machine.describe()}\n\n"
         f"{format_table(rows)}\n"
     )

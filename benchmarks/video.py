@@ -15,10 +15,14 @@ seed, with the compact KerasCV RetinaNet of `benchmarks/harness.py`:
   uniform floor, the first frame uniform;
 * **LZU prior+adaptive**: the same weights, the previous detections' KDE
   over the fixed prior (FOVEA's combined saliency);
-* **LZU cascaded (prior+boxes)**: a model trained with prior+boxes
-  saliency on frames whose prior boxes are the ground truth disturbed by
-  `keras_lzu.data.simulate_previous_detections`, run with
-  `predict_video`.
+* **LZU cascaded (boxes)**: a model trained with box saliency alone
+  (the previous detections' KDE over a uniform floor) on frames whose
+  prior boxes are the ground truth disturbed by
+  `keras_lzu.data.simulate_previous_detections`, run with `predict_video`;
+* **LZU cascaded (prior+boxes)**: the same with prior+boxes saliency.
+
+`--models` picks rows (the others are neither trained nor scored), e.g. to
+add one row to an earlier run with the same seeds.
 
 Every model is scored with `keras_lzu.evaluation` (COCO AP, AP50, AP_small
 over all validation frames, canvas frame). Times: `ms/frame` is the wall
@@ -36,6 +40,7 @@ model in the same run.
 
 import argparse
 import os
+import shlex
 import sys
 import time
 
@@ -48,7 +53,10 @@ import tensorflow as tf  # noqa: E402
 from benchmarks import harness  # noqa: E402
 
 MODELS = ("uniform", "LZU fixed prior", "LZU adaptive (boxes)",
-          "LZU prior+adaptive", "LZU cascaded (prior+boxes)")
+          "LZU prior+adaptive", "LZU cascaded (boxes)",
+          "LZU cascaded (prior+boxes)")
+# The rows that score the fixed-prior model's trained weights.
+FIXED_WEIGHTS = MODELS[1:4]
 ADAPTIVE = MODELS[2:]
 METRICS = ("AP", "AP50", "AP_small")
 TIMES = ("ms/frame", "forward ms/frame", "grid ms/frame", "grid / forward")
@@ -88,6 +96,10 @@ def parse_args(argv=None):
                         help="videos predicted side by side")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--models", nargs="+", choices=MODELS,
+                        default=list(MODELS), metavar="MODEL",
+                        help="rows to train and score (quote names): "
+                             + ", ".join(repr(m) for m in MODELS))
     parser.add_argument("--markdown", help="append the report to this file")
     return parser.parse_args(argv)
 
@@ -194,7 +206,8 @@ def _seconds_per_frame(function, batches):
 
 
 def compare(config, args, size, log=print):
-    """Trains the three detectors at input `size`, scores the five rows."""
+    """Trains the detectors `args.models` needs at input `size` and scores
+    those rows."""
     import keras_lzu
     from keras_lzu.data import SyntheticDrivingVideos
 
@@ -214,35 +227,42 @@ def compare(config, args, size, log=print):
             config.num_classes, config.seed, config.filters,
             config.head_filters, min_confidence=config.min_confidence)
 
-    uniform = detector()
-    base = detector()
-    fixed = harness.build_lzu(base, size, prior)
-    cascaded = keras_lzu.wrap(detector(), size, saliency="prior+boxes",
-                              prior=prior)
-    cascaded.saliency_layer.trainable = False
-    training = {
-        "uniform": (uniform, harness.training_dataset(
+    def cascaded(saliency):
+        model = keras_lzu.wrap(detector(), size, saliency=saliency,
+                               prior=prior if "prior" in saliency else None)
+        model.saliency_layer.trainable = False
+        return model, cascaded_dataset(train, max_boxes, config.batch_size,
+                                       config.seed)
+
+    wanted = set(args.models)
+    training = {}
+    if "uniform" in wanted:
+        training["uniform"] = (detector(), harness.training_dataset(
             *harness.training_data(train, max_boxes, size),
-            config.batch_size, config.seed)),
-        "LZU fixed prior": (fixed, harness.training_dataset(
-            *harness.training_data(train, max_boxes),
-            config.batch_size, config.seed)),
-        "LZU cascaded (prior+boxes)": (cascaded, cascaded_dataset(
-            train, max_boxes, config.batch_size, config.seed)),
-    }
+            config.batch_size, config.seed))
+    base = detector()
+    if wanted & set(FIXED_WEIGHTS):
+        training["LZU fixed prior"] = (
+            harness.build_lzu(base, size, prior),
+            harness.training_dataset(*harness.training_data(train, max_boxes),
+                                     config.batch_size, config.seed))
+    for saliency in ("boxes", "prior+boxes"):
+        name = f"LZU cascaded ({saliency})"
+        if name in wanted:
+            training[name] = cascaded(saliency)
     for name, (model, dataset) in training.items():
         log(f"[video] seed {config.seed}, {size[0]}x{size[1]}: training "
             f"{name}")
         harness.train_detector(model, dataset, config.steps,
                                config.learning_rate, verbose=0)
-    # The adaptive rows share the fixed-prior model's trained weights.
-    models = {
-        "uniform": uniform, "LZU fixed prior": fixed,
-        "LZU adaptive (boxes)": keras_lzu.wrap(base, size, saliency="boxes"),
-        "LZU prior+adaptive": keras_lzu.wrap(
-            base, size, saliency="prior+boxes", prior=prior),
-        "LZU cascaded (prior+boxes)": cascaded,
-    }
+    models = {name: model for name, (model, _) in training.items()}
+    if "LZU fixed prior" in models:
+        # The adaptive rows share the fixed-prior model's trained weights.
+        models["LZU adaptive (boxes)"] = keras_lzu.wrap(
+            base, size, saliency="boxes")
+        models["LZU prior+adaptive"] = keras_lzu.wrap(
+            base, size, saliency="prior+boxes", prior=prior)
+    models = {name: models[name] for name in MODELS if name in wanted}
     results = {}
     for name, model in models.items():
         log(f"[video] seed {config.seed}, {size[0]}x{size[1]}: scoring "
@@ -288,6 +308,8 @@ def format_table(runs, seeds):
                                                     + 1)]
     for label, per_seed in runs.items():
         for name in MODELS:
+            if any(name not in per_seed[seed] for seed in seeds):
+                continue
             rows = [per_seed[seed][name] for seed in seeds]
             cells = []
             for key in METRICS + TIMES:
@@ -335,7 +357,7 @@ def main(argv=None):
 def report_text(args, runs, minutes):
     from keras_lzu.machine import describe_machine
 
-    command = "python -m benchmarks.video " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.video " + shlex.join(sys.argv[1:])
     return "\n".join([
         "## Adaptive LZU on synthetic driving video",
         "",

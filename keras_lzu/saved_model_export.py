@@ -29,9 +29,12 @@ signatures (four for a detector wrapped with box saliency):
   `assets/lzu_metadata.json`.
 
 The SavedModel needs only TensorFlow to load and run (`tf.saved_model.load`,
-`tensorflow_model_server`, `saved_model_cli`).
+`tensorflow_model_server`, `saved_model_cli`). With `jit_compile_lzu=True`
+its LZU part runs as XLA clusters (`keras_lzu.layers.xla_clusters`), which
+`tensorflow_model_server` runs only with `--xla_cpu_compilation_enabled=true`.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -41,6 +44,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from keras_lzu.layers import xla_clusters
 from keras_lzu.ops import validation
 
 SERVING_DEFAULT = "serving_default"
@@ -62,7 +66,7 @@ _VERSION_DIR = re.compile(r"^[0-9]+$")
 
 
 def export(model, export_dir, version=None,
-           max_image_size=DEFAULT_MAX_IMAGE_SIZE):
+           max_image_size=DEFAULT_MAX_IMAGE_SIZE, jit_compile_lzu=False):
     """Exports `model` as a versioned SavedModel for TensorFlow Serving.
 
     The version is written to a temporary directory inside `export_dir`
@@ -81,6 +85,16 @@ def export(model, export_dir, version=None,
             the largest version already in `export_dir` (1 if none).
         max_image_size: `(max_height, max_width)`. Larger images are rejected
             by the signatures with `INVALID_ARGUMENT` before the model runs.
+        jit_compile_lzu: bool, default `False`. `True` compiles the LZU part
+            of the graph (the grid, the zoom, the inversion and every unzoom)
+            with XLA inside the SavedModel, as XLA clusters called from the
+            plain graph that runs the rest (backbone, heads, NMS): on CPU
+            the zoom and unzoom run several times faster. TensorFlow's own
+            loaders (`tf.saved_model.load`, `saved_model_cli`, `lzu serve`)
+            run such a model as they are; `tensorflow_model_server` needs
+            `--xla_cpu_compilation_enabled=true` (serving/README.md). Each
+            new image size and batch size compiles the zoom once, on its
+            first request.
 
     Returns:
         The path of the written version directory, `export_dir/<version>`.
@@ -90,8 +104,10 @@ def export(model, export_dir, version=None,
             (a SavedModel holds TensorFlow graphs; the JAX and PyTorch
             backends train and predict, but do not export).
         ValueError: if `version` is not a positive integer, if
-            `max_image_size` is not two positive integers, or if `model`
-            lacks `infer` / `lzu_metadata` or has an unknown task.
+            `max_image_size` is not two positive integers, if
+            `jit_compile_lzu` is not a bool or is `True` for a model without
+            LZU layers, or if `model` lacks `infer` / `lzu_metadata` or has
+            an unknown task.
         FileExistsError: if `export_dir/<version>` already exists.
 
     Example:
@@ -103,7 +119,13 @@ def export(model, export_dir, version=None,
     ```
     """
     check_tensorflow_backend()
+    if not isinstance(jit_compile_lzu, bool):
+        raise ValueError(
+            "`jit_compile_lzu` must be True or False, got "
+            f"{jit_compile_lzu!r}."
+        )
     metadata = _model_metadata(model)
+    metadata["jit_compile_lzu"] = jit_compile_lzu
     max_image_size = validation.size_pair(max_image_size, "max_image_size")
     export_dir = os.path.abspath(os.fspath(export_dir))
     os.makedirs(export_dir, exist_ok=True)
@@ -123,22 +145,11 @@ def export(model, export_dir, version=None,
             "`version=None` for the next free number."
         )
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
+    saved_dir = os.path.join(staging, "model")
     try:
         with tempfile.TemporaryDirectory() as asset_dir:
-            asset_path = os.path.join(asset_dir, METADATA_ASSET)
-            with open(asset_path, "w") as f:
-                json.dump(metadata, f, indent=2, sort_keys=True)
-            module = _ServingModule(model, metadata, max_image_size,
-                                    asset_path)
-            saved_dir = os.path.join(staging, "model")
-            signatures = {
-                SERVING_DEFAULT: module.serve_images,
-                PREDICT_ENCODED: module.serve_encoded,
-                METADATA: module.serve_metadata,
-            }
-            if module.serve_with_boxes is not None:
-                signatures[SERVING_WITH_BOXES] = module.serve_with_boxes
-            tf.saved_model.save(module, saved_dir, signatures=signatures)
+            _save(model, metadata, max_image_size, asset_dir, saved_dir,
+                  jit_compile_lzu)
         try:
             os.rename(saved_dir, target)
         except OSError as error:
@@ -151,6 +162,34 @@ def export(model, export_dir, version=None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _save(model, metadata, max_image_size, asset_dir, saved_dir,
+          jit_compile_lzu):
+    """Writes the SavedModel of `model` to `saved_dir`."""
+    asset_path = os.path.join(asset_dir, METADATA_ASSET)
+    with open(asset_path, "w") as f:
+        json.dump(metadata, f, indent=2, sort_keys=True)
+    # The signatures are traced by `tf.saved_model.save`, so inside the
+    # context that compiles the LZU layers.
+    scope = (xla_clusters.compiled_lzu_layers() if jit_compile_lzu
+             else contextlib.nullcontext([]))
+    with scope as compiled:
+        module = _ServingModule(model, metadata, max_image_size, asset_path)
+        signatures = {
+            SERVING_DEFAULT: module.serve_images,
+            PREDICT_ENCODED: module.serve_encoded,
+            METADATA: module.serve_metadata,
+        }
+        if module.serve_with_boxes is not None:
+            signatures[SERVING_WITH_BOXES] = module.serve_with_boxes
+        tf.saved_model.save(module, saved_dir, signatures=signatures)
+    if jit_compile_lzu and not compiled:
+        raise ValueError(
+            "`jit_compile_lzu=True` found no LZU layer (ZoomLayer, "
+            "UnzoomLayer, InvertGrid, SaliencyGrid) in the model's graph to "
+            f"compile; export {type(model).__name__} without it."
+        )
 
 
 def check_tensorflow_backend():

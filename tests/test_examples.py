@@ -202,19 +202,18 @@ def _size_argument(args, flag):
     return tuple(int(v) for v in args[args.index(flag) + 1:][:2])
 
 
-def check_train_detector(contents, args, stdout):
-    metrics = contents[os.path.join("prior", "metrics.json")]
+def check_train_on_coco(contents, args, stdout):
     train_count = int(args[args.index("--train-count") + 1])
-    assert metrics["task"] == "detection"
-    assert metrics["train_images"] == train_count
-    assert f"| prior | {metrics['final']['AP']:.4f} |" in stdout
-    model = contents[os.path.join("prior", "model.keras")]
+    detection = contents[os.path.join("detection", "prior", "metrics.json")]
+    assert detection["task"] == "detection"
+    assert detection["train_images"] == train_count
+    assert f"| prior | {detection['final']['AP']:.4f} |" in stdout
+    model = contents[os.path.join("detection", "prior", "model.keras")]
     assert model.lzu_metadata["task"] == "detection"
-
-
-def check_train_segmenter(contents, args, stdout):
-    metrics = contents[os.path.join("prior", "metrics.json")]
-    assert f"| prior | {metrics['final']['mIoU']:.4f} |" in stdout
+    segmentation = contents[
+        os.path.join("segmentation", "prior", "metrics.json")]
+    assert segmentation["task"] == "segmentation"
+    assert f"| prior | {segmentation['final']['mIoU']:.4f} |" in stdout
     # The RLE masks it wrote render to the generator's own masks.
     height, width = _size_argument(args, "--image-size")
     annotations = contents[os.path.join("data", "train", "instances.json")]
@@ -260,8 +259,7 @@ def check_video_adaptive(contents, args, stdout):
 
 
 OUTPUT_CHECKS = {
-    "train_detector.py": check_train_detector,
-    "train_segmenter.py": check_train_segmenter,
+    "train_on_coco.py": check_train_on_coco,
     "wrap_functional_model.py": check_wrap_functional_model,
     "export_and_serve.py": check_export_and_serve,
     "visualize_your_image.py": check_visualize_your_image,

@@ -1,5 +1,6 @@
 import keras
 
+from keras_lzu.layers import xla_clusters
 from keras_lzu.ops import inversion
 
 
@@ -58,6 +59,9 @@ class InvertGrid(keras.layers.Layer):
         self.validate = bool(validate)
 
     def call(self, grid):
+        return xla_clusters.run(self, self._invert, grid)
+
+    def _invert(self, grid):
         return inversion.invert_grid(
             grid, separable=self.separable, validate=self.validate
         )

@@ -4,6 +4,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from keras_lzu.layers import xla_clusters
 from keras_lzu.ops import grids
 from keras_lzu.ops import validation
 
@@ -238,8 +239,11 @@ class SaliencyGrid(keras.layers.Layer):
                 f"SaliencyGrid(mode={self.mode!r}) expects inputs [images, "
                 f"boxes]. Received: {inputs!r}"
             )
+        return xla_clusters.run(self, self._grid, self.saliency(inputs))
+
+    def _grid(self, saliency):
         return grids.saliency_to_grid(
-            self.saliency(inputs),
+            saliency,
             grid_shape=self.grid_shape,
             separable=self.separable,
             attraction_fwhm=self.attraction_fwhm,

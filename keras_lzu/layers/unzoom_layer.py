@@ -1,5 +1,6 @@
 import keras
 
+from keras_lzu.layers import xla_clusters
 from keras_lzu.layers.zoom_layer import _unpack_pair
 from keras_lzu.ops import inversion
 from keras_lzu.ops import sampling
@@ -79,6 +80,9 @@ class UnzoomLayer(keras.layers.Layer):
         features, grid_or_inverse = _unpack_pair(
             inputs, "UnzoomLayer", "[features, grid_or_inverse]"
         )
+        return xla_clusters.run(self, self._unzoom, features, grid_or_inverse)
+
+    def _unzoom(self, features, grid_or_inverse):
         if isinstance(grid_or_inverse, dict):
             inverse = grid_or_inverse
         else:

@@ -1,6 +1,7 @@
 import keras
 
 from keras_lzu import ops as lzu_ops
+from keras_lzu.layers import xla_clusters
 from keras_lzu.ops import validation
 
 
@@ -69,6 +70,9 @@ class ZoomLayer(keras.layers.Layer):
 
     def call(self, inputs):
         images, grid = _unpack_pair(inputs, "ZoomLayer", "[images, grid]")
+        return xla_clusters.run(self, self._zoom, images, grid)
+
+    def _zoom(self, images, grid):
         zoomed = lzu_ops.zoom(
             images, grid, self.output_size, separable=self.separable,
             validate=self.validate, antialias=self.antialias,

@@ -74,7 +74,7 @@ def matches_family(model, module_prefix, class_names):
     )
 
 
-def check_output_size(output_size, multiple, family):
+def check_output_size(output_size, multiple, family, reason=None):
     """Checks that both sides of `output_size` are multiples of `multiple`.
 
     Args:
@@ -82,6 +82,9 @@ def check_output_size(output_size, multiple, family):
         multiple: int, the largest feature stride the model needs to divide
             the image size (e.g. 32 for a feature pyramid up to level P5).
         family: str, the model's name, for the error message.
+        reason: str, why the model needs the multiple, for the error
+            message; by default, that its feature maps are merged across
+            strides up to it.
 
     Returns:
         `output_size` as a tuple of two ints.
@@ -90,6 +93,8 @@ def check_output_size(output_size, multiple, family):
         ValueError: naming `output_size` and the required multiple.
     """
     output_size = validation.size_pair(output_size, "output_size")
+    if reason is None:
+        reason = f"its feature maps are merged across strides up to {multiple}"
     if any(side % multiple for side in output_size):
         nearest = tuple(
             max(multiple, multiple * round(side / multiple))
@@ -97,8 +102,7 @@ def check_output_size(output_size, multiple, family):
         )
         raise ValueError(
             f"`output_size` must be a multiple of {multiple} in both height "
-            f"and width for {family} (its feature maps are merged across "
-            f"strides up to {multiple}). Received: output_size="
+            f"and width for {family} ({reason}). Received: output_size="
             f"{output_size}. The nearest valid size is {nearest}."
         )
     return output_size
@@ -286,7 +290,8 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers,
     if takes_prior_boxes(saliency_layer) and bounding_box_format is None:
         raise ValueError(
             f"saliency={saliency_layer.mode!r} (from prior boxes) is "
-            "supported for the detectors keras_cv.models.RetinaNet and "
+            "supported for the detectors keras_cv.models.RetinaNet, "
+            "keras_cv.models.YOLOV8Detector and "
             "keras_hub.models.RetinaNetObjectDetector only; "
             f"{model.name!r} is not one. Use saliency='fixed' or 'network'."
         )
@@ -296,7 +301,11 @@ def lzu_graph(model, output_size, saliency_layer, feature_layers,
     images = keras.Input(
         shape=(None, None, image_input.shape[-1]),
         dtype=image_input.dtype,
-        name=image_input.name,
+        # Keras matches dict inputs to tensors by name.
+        name=(
+            prior_boxes_lib.IMAGES if takes_prior_boxes(saliency_layer)
+            else image_input.name
+        ),
     )
     inputs, grid = _saliency_grid(
         model, images, saliency_layer, bounding_box_format

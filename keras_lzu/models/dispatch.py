@@ -23,18 +23,22 @@ from keras_lzu.ops import validation
 ADAPTERS = (
     ("keras_cv", "keras_lzu.models.keras_cv_retinanet"),
     ("keras_cv", "keras_lzu.models.keras_cv_deeplab"),
+    ("keras_cv", "keras_lzu.models.keras_cv_yolov8"),
     ("keras_hub", "keras_lzu.models.keras_hub_retinanet"),
     ("keras_hub", "keras_lzu.models.keras_hub_deeplab"),
     ("keras_hub", "keras_lzu.models.keras_hub_segformer"),
+    ("keras_hub", "keras_lzu.models.keras_hub_dfine"),
 )
 GENERIC_ADAPTER = "keras_lzu.models.generic"
 SALIENCY_NAMES = ("fixed", "network", "boxes", "prior+boxes")
 
 SUPPORTED = (
     "keras_cv.models.RetinaNet, keras_cv.models.DeepLabV3Plus, "
+    "keras_cv.models.YOLOV8Detector, "
     "keras_hub.models.RetinaNetObjectDetector, "
     "keras_hub.models.DeepLabV3ImageSegmenter, "
-    "keras_hub.models.SegFormerImageSegmenter"
+    "keras_hub.models.SegFormerImageSegmenter, "
+    "keras_hub.models.DFineObjectDetector"
 )
 
 
@@ -44,9 +48,10 @@ def wrap(model, output_size, saliency="fixed", feature_layers=None,
     """Returns `model` with LZU: zoom before the backbone, unzoom after it.
 
     Args:
-        model: a KerasCV `RetinaNet` or `DeepLabV3Plus`, a KerasHub
-            `RetinaNetObjectDetector`, `DeepLabV3ImageSegmenter` or
-            `SegFormerImageSegmenter`, or any
+        model: a KerasCV `RetinaNet`, `DeepLabV3Plus` or
+            `YOLOV8Detector`, a KerasHub
+            `RetinaNetObjectDetector`, `DeepLabV3ImageSegmenter`,
+            `SegFormerImageSegmenter` or `DFineObjectDetector`, or any
             functional model with an image input when `feature_layers` is
             given.
         output_size: `(height, width)` of the zoomed image the backbone sees

@@ -12,15 +12,15 @@ own config does.
 """
 
 import keras
-from keras import ops
 
 from keras_lzu.models import antialiasing
 from keras_lzu.models import common
 from keras_lzu.models import saving
 
 try:
-    from keras_cv import bounding_box
     from keras_cv.models import RetinaNet
+
+    from keras_lzu.models import keras_cv_detection
 except ImportError:  # KerasCV not installed: `matches` is always False.
     RetinaNet = None
 
@@ -90,7 +90,7 @@ if RetinaNet is not None:
             return super().from_config(config)
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
-    class LZURetinaNet(common.WrappedDetectorMixin, RetinaNet):
+    class LZURetinaNet(keras_cv_detection.KerasCVDetectorMixin, RetinaNet):
         """A KerasCV `RetinaNet` that zooms its input and unzooms its pyramid.
 
         The images (any size) are zoomed to `output_size` through the warp
@@ -143,6 +143,7 @@ if RetinaNet is not None:
 
         wrapped_class = SerializableRetinaNet
         wrapped_config_key = "retinanet"
+        family = "RetinaNet"
 
         def __init__(self, retinanet, output_size, saliency, antialias=None,
                      **kwargs):
@@ -176,88 +177,3 @@ if RetinaNet is not None:
 
         def wrapped_config(self):
             return retinanet_config(self)
-
-        def decode_predictions(self, predictions, images):
-            """Decodes raw outputs into boxes in the frame of `images`.
-
-            Args:
-                predictions: `{"box", "classification"}` raw outputs.
-                images: the images (or the batch) that were predicted on.
-
-            Returns:
-                KerasCV's `{"boxes", "confidence", "classes",
-                "num_detections"}` with boxes in `bounding_box_format`.
-            """
-            return self._decode(predictions, common.images_of(images))[0]
-
-        def infer_outputs(self, images, prior_boxes=None):
-            decoded, boxes = self._decode(
-                self.call_on_images(images, prior_boxes), images
-            )
-            return common.detection_outputs(
-                boxes,
-                decoded["confidence"],
-                decoded["classes"],
-                decoded["num_detections"],
-            )
-
-        def _decode(self, predictions, images):
-            """Decoded predictions and their pixel `xyxy` boxes, caller frame."""
-            predictions = {
-                key: ops.cast(value, "float32")
-                for key, value in predictions.items()
-            }
-            uniform = self._uniform_images()
-            decoded = super().decode_predictions(predictions, uniform)
-            boxes = bounding_box.convert_format(
-                decoded["boxes"], source=self.bounding_box_format,
-                target="xyxy", images=uniform,
-            )
-            valid = decoded["classes"] >= 0
-            boxes = common.scale_boxes(
-                boxes, self.output_size, common.image_size(images), valid
-            )
-            decoded["boxes"] = ops.where(
-                valid[..., None],
-                bounding_box.convert_format(
-                    boxes, source="xyxy", target=self.bounding_box_format,
-                    images=images,
-                ),
-                decoded["boxes"],
-            )
-            return decoded, boxes
-
-        def _labels_to_uniform(self, images, y):
-            y = _dense_labels(y, self.bounding_box_format)
-            boxes = bounding_box.convert_format(
-                y["boxes"], source=self.bounding_box_format, target="xyxy",
-                images=images,
-            )
-            boxes = common.scale_boxes(
-                boxes, common.image_size(images), self.output_size
-            )
-            boxes = bounding_box.convert_format(
-                boxes, source="xyxy", target=self.bounding_box_format,
-                images=self._uniform_images(),
-            )
-            valid = ops.reshape(y["classes"], ops.shape(boxes)[:2]) >= 0
-            y["boxes"] = ops.where(valid[..., None], boxes, y["boxes"])
-            return y
-
-
-def _dense_labels(y, bounding_box_format):
-    if not isinstance(y, dict) or not {"boxes", "classes"} <= set(y):
-        raise ValueError(
-            "RetinaNet labels must be a dict {'boxes': (batch, num_boxes, 4) "
-            f"in bounding_box_format={bounding_box_format!r} of the caller's "
-            "image frame, 'classes': (batch, num_boxes)}. Received: "
-            f"{y if not isinstance(y, dict) else sorted(y)!r}"
-        )
-    y = bounding_box.to_dense(dict(y))
-    boxes = ops.cast(y["boxes"], "float32")
-    if len(boxes.shape) != 3 or boxes.shape[-1] != 4:
-        raise ValueError(
-            "RetinaNet label boxes must have shape (batch, num_boxes, 4). "
-            f"Received: boxes.shape={tuple(boxes.shape)}"
-        )
-    return {**y, "boxes": boxes}

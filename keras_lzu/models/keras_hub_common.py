@@ -1,14 +1,20 @@
-"""What the KerasHub adapters share: preprocessors and fixed input sizes.
+"""What the KerasHub adapters share: preprocessors, fixed input sizes and
+box frames.
 
 KerasHub task models resize images in their preprocessor (on the CPU) and
 some backbones take one input size only. A wrapped model zooms the images
 itself, so it keeps the preprocessor's rescaling without its resizing, and
-its `output_size` must be the size a fixed-size backbone takes. Nothing
-here imports KerasHub.
+its `output_size` must be the size a fixed-size backbone takes. KerasHub
+detectors take and return boxes in a `bounding_box_format` of Keras's
+`keras.utils.bounding_boxes`, which the wrappers move between image frames
+(`rescale_boxes`, `convert_boxes`). Nothing here imports KerasHub.
 """
 
 import keras
 import numpy as np
+from keras import ops
+
+from keras_lzu.models import common
 
 
 def preprocessor_without_resizing(preprocessor):
@@ -75,3 +81,42 @@ def check_fixed_input_size(backbone, output_size, family):
             f"`output_size` must equal it. Received: output_size="
             f"{tuple(output_size)}"
         )
+
+
+def rescale_boxes(boxes, bounding_box_format, from_size, to_size,
+                  valid=None):
+    """Boxes of a `keras.utils.bounding_boxes` format in the frame of size
+    `from_size` as pixel `xyxy` boxes in the frame of size `to_size`.
+
+    Args:
+        boxes: `(..., 4)` boxes in `bounding_box_format` (relative formats
+            are relative to `from_size`).
+        bounding_box_format: their format, e.g. `"yxyx"` or
+            `"center_xywh"`.
+        from_size: `(height, width)` of their frame, ints or scalar
+            tensors; `(1, 1)` for boxes in normalized coordinates.
+        to_size: `(height, width)` of the target frame.
+        valid: optional boolean tensor of `boxes.shape[:-1]`; boxes where it
+            is `False` (padding) are returned converted but not scaled.
+
+    Returns:
+        float32 pixel `xyxy` boxes of the frame of size `to_size`.
+    """
+    height, width = from_size
+    boxes = keras.utils.bounding_boxes.convert_format(
+        ops.cast(boxes, "float32"),
+        source=bounding_box_format,
+        target="xyxy",
+        height=height,
+        width=width,
+    )
+    return common.scale_boxes(boxes, from_size, to_size, valid)
+
+
+def convert_boxes(boxes, source, target, images):
+    """`keras.utils.bounding_boxes.convert_format` of pixel boxes in the
+    frame of `images` (whose size relative formats need)."""
+    shape = ops.shape(images)
+    return keras.utils.bounding_boxes.convert_format(
+        boxes, source=source, target=target, height=shape[1], width=shape[2]
+    )

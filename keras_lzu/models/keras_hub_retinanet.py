@@ -45,6 +45,17 @@ def stride_multiple(backbone):
     return 2 ** int(backbone.max_level)
 
 
+def stride_reason(backbone):
+    """Why `output_size` must be a multiple of `stride_multiple(backbone)`,
+    for the error message."""
+    level = int(backbone.max_level)
+    return (
+        f"its anchor generator spaces level P{level}'s anchors "
+        f"{2 ** level} pixels apart, which matches that level's feature map "
+        f"only when both sides are multiples of {2 ** level}"
+    )
+
+
 @functools.cache
 def detector_class():
     """Defines and registers the wrapper class (imports KerasHub)."""
@@ -117,6 +128,7 @@ def detector_class():
                 output_size,
                 stride_multiple(detector.backbone),
                 "RetinaNetObjectDetector",
+                reason=stride_reason(detector.backbone),
             )
             keras_hub_common.check_fixed_input_size(
                 detector.backbone, output_size, "RetinaNetObjectDetector"
@@ -216,14 +228,16 @@ def detector_class():
             uniform = self._uniform_images()
             decoded = super().decode_predictions(predictions, uniform)
             valid = decoded["labels"] >= 0
-            boxes = _rescale_boxes(
+            boxes = keras_hub_common.rescale_boxes(
                 decoded["boxes"], self.bounding_box_format,
                 self.output_size, common.image_size(images), valid,
             )
             boxes = ops.where(valid[..., None], boxes, -1.0)
             decoded["boxes"] = ops.where(
                 valid[..., None],
-                _convert(boxes, "xyxy", self.bounding_box_format, images),
+                keras_hub_common.convert_boxes(
+                    boxes, "xyxy", self.bounding_box_format, images
+                ),
                 -1.0,
             )
             return decoded, boxes
@@ -238,11 +252,11 @@ def detector_class():
                     f"{sorted(y) if isinstance(y, dict) else y!r}"
                 )
             valid = ops.cast(y["labels"], "float32") >= 0
-            boxes = _rescale_boxes(
+            boxes = keras_hub_common.rescale_boxes(
                 y["boxes"], self.bounding_box_format,
                 common.image_size(images), self.output_size, valid,
             )
-            boxes = _convert(
+            boxes = keras_hub_common.convert_boxes(
                 boxes, "xyxy", self.bounding_box_format,
                 self._uniform_images(),
             )
@@ -250,24 +264,3 @@ def detector_class():
             return {**y, "boxes": boxes}
 
     return LZURetinaNetObjectDetector
-
-
-def _rescale_boxes(boxes, bounding_box_format, from_size, to_size, valid):
-    """Boxes of `bounding_box_format` in the frame of size `from_size` as
-    pixel `xyxy` in the frame of size `to_size`."""
-    height, width = from_size
-    boxes = keras.utils.bounding_boxes.convert_format(
-        ops.cast(boxes, "float32"),
-        source=bounding_box_format,
-        target="xyxy",
-        height=height,
-        width=width,
-    )
-    return common.scale_boxes(boxes, from_size, to_size, valid)
-
-
-def _convert(boxes, source, target, images):
-    shape = ops.shape(images)
-    return keras.utils.bounding_boxes.convert_format(
-        boxes, source=source, target=target, height=shape[1], width=shape[2]
-    )

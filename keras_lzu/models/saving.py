@@ -30,8 +30,12 @@ _SETTING_TYPES = (bool, int, float, str, type(None))
 # Public layer attributes that record state rather than construction
 # settings: they may differ between a used model and its rebuilt copy
 # (`output_names` are the names Keras numbers per process of the output
-# layers, such as the Sequential fusion head of KerasHub's SegFormer).
-_STATE_ATTRIBUTES = ("name", "built", "stop_training", "output_names")
+# layers, such as the Sequential fusion head of KerasHub's SegFormer;
+# `training` is the train/eval mode of a `torch.nn.Module`, which every
+# layer is on the PyTorch backend and which `fit` and `predict` switch).
+_STATE_ATTRIBUTES = (
+    "name", "built", "stop_training", "output_names", "training"
+)
 _HOW_TO_FIX = (
     "Every sub-layer given to the model must be rebuilt from the model's "
     "config: give custom layers a `get_config()` that returns all their "

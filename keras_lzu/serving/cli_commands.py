@@ -157,6 +157,12 @@ def export_main(argv=None):
                         help="Version number (default: next free).")
     parser.add_argument("--max_image_size", type=int, nargs=2,
                         metavar=("HEIGHT", "WIDTH"), default=(8192, 8192))
+    parser.add_argument(
+        "--jit_compile_lzu", action="store_true",
+        help="Compile the grid, zoom and unzooms with XLA inside the "
+        "SavedModel (faster on CPU; tensorflow_model_server then needs "
+        "--xla_cpu_compilation_enabled=true).",
+    )
     args = parser.parse_args(argv)
     import keras_lzu
     from keras_lzu import saved_model_export as export_lib
@@ -164,7 +170,8 @@ def export_main(argv=None):
     try:
         model = keras_lzu.load_model(args.model)
         path = export_lib.export(model, args.export_dir, version=args.version,
-                                 max_image_size=args.max_image_size)
+                                 max_image_size=args.max_image_size,
+                                 jit_compile_lzu=args.jit_compile_lzu)
     except (OSError, ValueError) as error:
         print(f"lzu export: {error}", file=sys.stderr)
         return 2

@@ -10,7 +10,8 @@ the wrapped model must compute the same thing, with outputs brought to the
 caller's frame (boxes scaled, score maps resized).
 
 Adding a family is adding a `Family` to `FAMILIES`: every check of the
-issue then runs on it, on every backend the test module runs on.
+issue then runs on it, on every backend the test module runs on that its
+library supports (`param` skips the others, saying why).
 """
 
 import dataclasses
@@ -18,8 +19,10 @@ from typing import Callable
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from tests.models import keras_cv_builders
 from tests.models import keras_hub_builders
 from tests.models.conftest import uniform_zoom
 
@@ -36,13 +39,21 @@ class Family:
 
     Attributes:
         name: the test id.
-        task_class: the KerasHub task class name (`keras_hub.models.*`).
+        task_class: the task class name (`keras_hub.models.*` or
+            `keras_cv.models.*`).
         adapter: the adapter module's name under `keras_lzu.models`.
         build: makes the unwrapped model (seeded).
         task: `"detection"` or `"segmentation"`.
         bad_output_size: an `output_size` the family's strides refuse.
         stride: the multiple the error must name.
         bounding_box_format: the detector's format (`None` for segmenters).
+        library: the library of the task class.
+        class_key: the key of a detector's class ids in its labels and
+            decoded predictions.
+        compile_options: what the task's `compile` needs besides the
+            optimizer.
+        tensorflow_only: why the family runs on TensorFlow only, or `None`
+            when it runs on every backend.
     """
 
     name: str
@@ -53,9 +64,25 @@ class Family:
     bad_output_size: tuple
     stride: int
     bounding_box_format: str = None
+    library: str = "keras_hub"
+    class_key: str = "labels"
+    compile_options: dict = dataclasses.field(default_factory=dict)
+    tensorflow_only: str = None
 
     def __str__(self):
         return self.name
+
+
+def param(family):
+    """`family` as a pytest parameter, skipped on the backends its library
+    does not run on."""
+    marks = ()
+    if family.tensorflow_only:
+        marks = pytest.mark.skipif(
+            keras.backend.backend() != "tensorflow",
+            reason=family.tensorflow_only,
+        )
+    return pytest.param(family, marks=marks, id=family.name)
 
 
 def resized(images, size=OUTPUT_SIZE):
@@ -94,7 +121,8 @@ def training_batch(family):
         masks[b, y0:y1, x0:x1] = 1
         boxes[b, 0] = (x0, y0, x1, y1)
     if family.task == "detection":
-        return x, {"boxes": boxes, "labels": np.ones((BATCH, 1), "float32")}
+        classes = np.ones((BATCH, 1), "float32")
+        return x, {"boxes": boxes, family.class_key: classes}
     return x, keras.utils.to_categorical(masks, NUM_CLASSES).astype("float32")
 
 
@@ -127,10 +155,12 @@ def check_predictions_in_callers_frame(family, base, wrapped, x):
         [IMAGE_SIZE[1] / OUTPUT_SIZE[1], IMAGE_SIZE[0] / OUTPUT_SIZE[0]] * 2,
         "float32",
     )
+    reference_boxes = as_xyxy(reference["boxes"], family.bounding_box_format)
+    our_boxes = as_xyxy(ours["boxes"], family.bounding_box_format)
     for b, count in enumerate(reference["num_detections"]):
         # Near-equal scores may swap places: match boxes as sets.
-        expected = reference["boxes"][b, :count] * scale_xyxy
-        found = ours["boxes"][b, :count]
+        expected = reference_boxes[b, :count] * scale_xyxy
+        found = our_boxes[b, :count]
         distance = np.abs(found[:, None] - expected[None]).max(axis=-1)
         np.testing.assert_array_less(distance.min(axis=1), 1e-2)
         np.testing.assert_allclose(
@@ -145,16 +175,26 @@ def check_predictions_in_callers_frame(family, base, wrapped, x):
     np.testing.assert_array_equal(ours["boxes"][padding], -1.0)
 
 
+def as_xyxy(boxes, bounding_box_format):
+    """Pixel boxes of format `"xyxy"` or `"yxyx"` as `"xyxy"` (padding
+    rows of -1 stay -1)."""
+    assert bounding_box_format in ("xyxy", "yxyx"), bounding_box_format
+    if bounding_box_format == "yxyx":
+        return boxes[..., [1, 0, 3, 2]]
+    return boxes
+
+
 def served_from_predict(family, model, x):
     """What the `serving_default` signature must return for `x`, from
-    `model.predict` (xyxy detectors: the same boxes, renamed keys)."""
+    `model.predict` (detectors: the same boxes as pixel xyxy, renamed
+    keys)."""
     predicted = model.predict(x, verbose=0)
     if family.task == "segmentation":
         return {"masks": np.argmax(predicted, axis=-1).astype("int32")}
     return {
-        "boxes": predicted["boxes"],
+        "boxes": as_xyxy(predicted["boxes"], family.bounding_box_format),
         "scores": predicted["confidence"],
-        "classes": predicted["labels"].astype("int32"),
+        "classes": predicted[family.class_key].astype("int32"),
         "num_detections": predicted["num_detections"].astype("int32"),
     }
 
@@ -169,10 +209,28 @@ def build_deeplab():
     return keras_hub_builders.deeplab(num_classes=NUM_CLASSES)
 
 
+def build_yolov8():
+    keras.utils.set_random_seed(11)
+    return keras_cv_builders.yolov8(num_classes=NUM_CLASSES)
+
+
 def build_segformer():
     keras.utils.set_random_seed(3)
     return keras_hub_builders.segformer(
         num_classes=NUM_CLASSES, size=OUTPUT_SIZE[0]
+    )
+
+
+def build_dfine():
+    # With uniform saliency the grid is the identity to float32 rounding
+    # only (the zoomed noise images differ from `tf.image.resize`'s by up
+    # to 6e-5). An untrained D-FINE doubles that in its logits, and its
+    # top-k query selection jumps where two encoder scores nearly tie: of
+    # seeds 1-8, 3 exceed 1e-4 and 1 swaps a query on JAX. This seed does
+    # neither on TensorFlow (4e-5) or JAX (1.4e-5).
+    keras.utils.set_random_seed(5)
+    return keras_hub_builders.dfine(
+        num_classes=NUM_CLASSES, image_size=OUTPUT_SIZE
     )
 
 
@@ -204,5 +262,32 @@ FAMILIES = (
         task="segmentation",
         bad_output_size=(48, 48),
         stride=32,
+    ),
+    Family(
+        name="keras_cv_yolov8",
+        task_class="YOLOV8Detector",
+        adapter="keras_cv_yolov8",
+        build=build_yolov8,
+        task="detection",
+        bad_output_size=(64, 80),
+        stride=32,
+        bounding_box_format="xyxy",
+        library="keras_cv",
+        class_key="classes",
+        compile_options={
+            "box_loss": "ciou",
+            "classification_loss": "binary_crossentropy",
+        },
+        tensorflow_only="KerasCV is TensorFlow-only in this setup",
+    ),
+    Family(
+        name="keras_hub_dfine",
+        task_class="DFineObjectDetector",
+        adapter="keras_hub_dfine",
+        build=build_dfine,
+        task="detection",
+        bad_output_size=(64, 80),
+        stride=32,
+        bounding_box_format="yxyx",
     ),
 )

@@ -109,3 +109,82 @@ def segformer(num_classes=4, size=64, preprocessor=None):
         num_classes=num_classes,
         preprocessor=preprocessor,
     )
+
+
+def dfine(num_classes=4, image_size=(64, 64), bounding_box_format="yxyx",
+          preprocessor=None):
+    """A D-FINE detector with the `dfine_nano_coco` layout at tiny widths.
+
+    Like the nano preset: an HGNetV2 of four stages (1, 1, 2, 1 blocks,
+    kernels 3, 3, 5, 5, downsampling from the second stage, lightweight
+    blocks in the last two) whose last two levels (strides 16 and 32) feed
+    the hybrid encoder, and no denoising labels. Smaller than the preset
+    where TensorFlow's tracing of the training step grows with the depth
+    (the preset's in brackets): 8 to 32 channels, one layer per HGNetV2
+    block (3), one bottleneck per encoder CSP block (2), one decoder layer
+    (3; each adds a Hungarian matching to the loss), no denoising queries
+    (100, unused without denoising labels), 10 queries (300), and an
+    `image_size` `(height, width)` input (640 x 640). Its decoder keeps
+    boxes of confidence above 0.2, so that an untrained model (scores
+    about 0.25 to 0.8) already returns some.
+    """
+    hgnetv2 = keras_hub.models.HGNetV2Backbone(
+        stem_channels=[3, 8, 8],
+        stackwise_stage_filters=[
+            [8, 8, 16, 1, 1, 3],
+            [16, 8, 16, 1, 1, 3],
+            [16, 8, 24, 2, 1, 5],
+            [24, 8, 32, 1, 1, 5],
+        ],
+        apply_downsample=[False, True, True, True],
+        use_lightweight_conv_block=[False, False, True, True],
+        depths=[1, 1, 2, 1],
+        hidden_sizes=[16, 16, 24, 32],
+        embedding_size=8,
+        use_learnable_affine_block=True,
+        hidden_act="relu",
+        image_shape=(None, None, 3),
+        out_features=["stage3", "stage4"],
+    )
+    backbone = keras_hub.models.DFineBackbone(
+        backbone=hgnetv2,
+        decoder_in_channels=[16, 16],
+        encoder_hidden_dim=16,
+        num_labels=num_classes,
+        num_denoising=0,
+        learn_initial_query=False,
+        num_queries=10,
+        anchor_image_size=tuple(image_size),
+        feat_strides=[16, 32],
+        num_feature_levels=2,
+        hidden_dim=16,
+        encoder_in_channels=[24, 32],
+        encode_proj_layers=[1],
+        num_attention_heads=2,
+        encoder_ffn_dim=32,
+        num_encoder_layers=1,
+        hidden_expansion=0.34,
+        depth_multiplier=0.34,
+        eval_idx=-1,
+        num_decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=32,
+        decoder_n_points=[2, 2],
+        lqe_hidden_dim=8,
+        num_lqe_layers=2,
+        out_features=["stage3", "stage4"],
+        image_shape=(None, None, 3),
+        seed=0,
+    )
+    return keras_hub.models.DFineObjectDetector(
+        backbone=backbone,
+        num_classes=num_classes,
+        bounding_box_format=bounding_box_format,
+        preprocessor=preprocessor,
+        prediction_decoder=keras_hub.layers.NonMaxSuppression(
+            bounding_box_format=bounding_box_format,
+            from_logits=True,
+            confidence_threshold=0.2,
+            max_detections=10,
+        ),
+    )

@@ -19,6 +19,7 @@ import tensorflow as tf
 import keras_lzu
 from keras_lzu.models import antialiasing
 from keras_lzu.models.generic import LZUFunctional
+from tests.models import keras_cv_builders
 from tests.models import keras_hub_builders
 from tests.models.conftest import square_images
 from tests.models.conftest import tiny_functional_segmenter
@@ -162,8 +163,8 @@ def wrap_generic():
 
 
 @pytest.mark.parametrize(
-    "make", ["keras_cv_retinanet", "keras_cv_deeplab", "keras_hub_retinanet",
-             "keras_hub_deeplab", "generic"],
+    "make", ["keras_cv_retinanet", "keras_cv_deeplab", "keras_cv_yolov8",
+             "keras_hub_retinanet", "keras_hub_deeplab", "generic"],
 )
 def test_choice_round_trips_through_the_config_of_every_adapter(
     make, retinanet_base, deeplab_base
@@ -173,6 +174,8 @@ def test_choice_round_trips_through_the_config_of_every_adapter(
             retinanet_base, (64, 96), antialias="unzoom"),
         "keras_cv_deeplab": lambda: keras_lzu.wrap(
             deeplab_base, (64, 96), antialias="unzoom"),
+        "keras_cv_yolov8": lambda: keras_lzu.wrap(
+            keras_cv_builders.yolov8(), (64, 96), antialias="unzoom"),
         "keras_hub_retinanet": wrap_hub_retinanet,
         "keras_hub_deeplab": wrap_hub_deeplab,
         "generic": wrap_generic,

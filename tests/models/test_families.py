@@ -1,8 +1,9 @@
 """The checks every family `keras_lzu.wrap` supports must pass, on every
 backend (`tests/models/family_checks.py` describes the families).
 
-Runs on TensorFlow and, in `make test`'s JAX pass, on JAX; only the
-SavedModel export is TensorFlow's, and other backends check that it says so.
+Runs on TensorFlow and, in `make test`'s JAX and PyTorch passes, on JAX and
+PyTorch (the KerasCV families on TensorFlow only); only the SavedModel
+export is TensorFlow's, and other backends check that it says so.
 """
 
 import importlib
@@ -24,7 +25,9 @@ from tests.models.family_checks import FAMILIES
 from tests.models.family_checks import IMAGE_SIZE
 from tests.models.family_checks import OUTPUT_SIZE
 
-per_family = pytest.mark.parametrize("family", FAMILIES, ids=str)
+per_family = pytest.mark.parametrize(
+    "family", [family_checks.param(family) for family in FAMILIES]
+)
 
 FIT_STEPS_PER_EPOCH = 4
 FIT_EPOCHS = 6
@@ -73,7 +76,12 @@ def train(family):
     the saliency before training."""
     model = keras_lzu.wrap(family.build(), OUTPUT_SIZE)
     before = keras.ops.convert_to_numpy(model.saliency_layer.log_saliency)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2), **family.compile_options
+    )
+    # Built before `fit`, the optimizer makes no variables while TensorFlow
+    # traces the training step, which it would then trace a second time.
+    model.optimizer.build(model.trainable_variables)
     dataset = tf.data.Dataset.from_tensors(
         family_checks.training_batch(family)
     ).repeat()
@@ -106,12 +114,12 @@ def test_wrap_returns_the_task_class_with_lzu_metadata(family, pair):
 
 
 @per_family
-def test_matches_does_not_import_keras_hub_for_other_models(
+def test_matches_does_not_import_its_library_for_other_models(
     family, monkeypatch
 ):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    # Any `import keras_hub` now raises ImportError.
-    monkeypatch.setitem(sys.modules, "keras_hub", None)
+    # Any `import keras_hub` (or `keras_cv`) now raises ImportError.
+    monkeypatch.setitem(sys.modules, family.library, None)
     assert not adapter(family).matches(model)
 
 
@@ -178,10 +186,9 @@ def test_keras_file_round_trip_gives_identical_outputs(
 
 
 @pytest.fixture(scope="module")
-def served(cache, tmp_path_factory):
-    """Every family's trained model exported and answered by
-    `serving_default` in one fresh process that imports TensorFlow only:
-    `{family name: outputs}`."""
+def exported(cache, tmp_path_factory):
+    """Every family's trained model exported with `keras_lzu.export`, and
+    uint8 images to serve: `(root, {family name: version path}, pixels)`."""
     pixels = family_checks.images(seed=4, pixels=True)
     root = tmp_path_factory.mktemp("exports")
     np.save(root / "images.npy", pixels.astype("uint8"))
@@ -189,15 +196,25 @@ def served(cache, tmp_path_factory):
     for family in FAMILIES:
         model = cached(cache, ("trained", family.name), lambda: train(family))
         paths[family.name] = keras_lzu.export(model[0], root / family.name)
+    return root, paths, pixels
+
+
+@pytest.fixture(scope="module")
+def served(exported):
+    """Every family's export answered by `serving_default` in one fresh
+    process that imports TensorFlow only: `{family name: outputs}`."""
+    root, paths, _ = exported
     # `import tensorflow` imports Keras itself; loading and serving must
-    # import nothing more of it, and keras_lzu / KerasHub not at all.
+    # import nothing more of it, and keras_lzu / KerasCV / KerasHub not at
+    # all.
     script = textwrap.dedent(
         """
         import importlib.abc, json, sys
 
         class Block(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("keras_lzu", "keras_hub"):
+                if name.split(".")[0] in ("keras_lzu", "keras_cv",
+                                          "keras_hub"):
                     raise ImportError(f"{name} must not be needed")
 
         sys.meta_path.insert(0, Block())
@@ -213,7 +230,9 @@ def served(cache, tmp_path_factory):
             np.savez(f"{sys.argv[3]}/{name}.npz",
                      **{k: v.numpy() for k, v in outputs.items()})
         added = {m.split(".")[0] for m in set(sys.modules) - baseline}
-        assert not added & {"keras", "keras_lzu", "keras_hub"}, added
+        assert not added & {"keras", "keras_lzu", "keras_cv", "keras_hub"}, (
+            added
+        )
         """
     )
     subprocess.run(
@@ -221,24 +240,72 @@ def served(cache, tmp_path_factory):
          str(root / "images.npy"), str(root)],
         check=True, env={**os.environ, "KERAS_BACKEND": "tensorflow"},
     )
-    return pixels, {
+    return {
         family.name: dict(np.load(root / f"{family.name}.npz"))
         for family in FAMILIES
     }
 
 
-@pytest.mark.tensorflow_only
-@per_family
-def test_export_answers_in_a_tensorflow_only_process_as_predict(
-    family, trained, served
-):
-    pixels, outputs = served
-    expected = family_checks.served_from_predict(family, trained[0], pixels)
-    ours = outputs[family.name]
+@pytest.fixture
+def served_expected(cache, family, trained, exported):
+    """What serving the exported images must return, from `predict`."""
+    return cached(
+        cache, ("served_expected", family.name),
+        lambda: family_checks.served_from_predict(
+            family, trained[0], exported[2]
+        ),
+    )
+
+
+def assert_served_as_predicted(ours, expected):
     assert set(ours) == set(expected)
     for key, value in expected.items():
         assert ours[key].dtype == value.dtype, key
         np.testing.assert_allclose(ours[key], value, atol=1e-3, err_msg=key)
+
+
+@pytest.mark.tensorflow_only
+@per_family
+def test_export_answers_in_a_tensorflow_only_process_as_predict(
+    family, served, served_expected
+):
+    assert_served_as_predicted(served[family.name], served_expected)
+
+
+@pytest.fixture(scope="module")
+def model_server(exported):
+    """What `lzu serve --model_config_file` runs, on every family's
+    export (each served under its family's name)."""
+    from keras_lzu.serving import LocalModelServer
+
+    root, paths, _ = exported
+    config = root / "models.config"
+    config.write_text(
+        "model_config_list {\n"
+        + "".join(
+            f'  config {{ name: "{name}" base_path: "{root / name}" '
+            'model_platform: "tensorflow" }\n'
+            for name in paths
+        )
+        + "}\n"
+    )
+    server = LocalModelServer(model_config_file=str(config)).start()
+    yield server
+    server.stop(grace=1.0)
+
+
+@pytest.mark.tensorflow_only
+@per_family
+def test_lzu_serve_answers_over_grpc_as_predict(
+    family, exported, model_server, served_expected
+):
+    from keras_lzu.serving import GrpcPredictionClient
+
+    with GrpcPredictionClient(
+        model_server.target, family.name, retries=0
+    ) as client:
+        ours = client.predict(exported[2].astype("uint8"))
+    assert_served_as_predicted(ours, served_expected)
 
 
 @pytest.mark.skipif(

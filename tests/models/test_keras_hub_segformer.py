@@ -2,16 +2,14 @@
 
 The checks every family shares (identity, caller's frame, fit, `.keras`
 round trip, export, bad input) are in `test_families.py`; this module
-checks what is particular to SegFormer: the sizes its MiT encoder takes,
-and the preset path `wrap(SegFormerImageSegmenter.from_preset(...))`.
+checks what is particular to SegFormer: the sizes its MiT encoder takes.
+The preset path `wrap(SegFormerImageSegmenter.from_preset(...))` is checked
+with every KerasHub family's in `test_keras_hub_presets.py`.
 """
 
-import keras_hub
-import numpy as np
 import pytest
 
 import keras_lzu
-from tests.models import family_checks
 from tests.models import keras_hub_builders
 
 pytestmark = pytest.mark.tensorflow_only
@@ -44,21 +42,3 @@ def test_an_output_size_other_than_the_encoders_image_shape_is_refused(
     ):
         keras_lzu.wrap(segmenter, (96, 96))
 
-
-def test_a_model_loaded_with_from_preset_is_wrapped(segmenter, tmp_path):
-    """The user's path, `wrap(SegFormerImageSegmenter.from_preset(NAME))`,
-    with a preset directory saved here standing in for a download."""
-    segmenter.save_to_preset(str(tmp_path))
-    loaded = keras_hub.models.SegFormerImageSegmenter.from_preset(
-        str(tmp_path)
-    )
-    model = keras_lzu.wrap(loaded, output_size=(SIZE, SIZE))
-    images = family_checks.images(seed=5)
-    # `predict` runs the preset's preprocessor (its rescaling) in both.
-    expected = family_checks.resized(
-        loaded.predict(family_checks.resized(images, (SIZE, SIZE)), verbose=0),
-        images.shape[1:3],
-    )
-    np.testing.assert_allclose(
-        model.predict(images, verbose=0), expected, atol=1e-4
-    )

@@ -99,7 +99,8 @@ def test_compose_file_runs_tf_serving_with_both_configs():
     for flag in ("--port=8500", "--rest_api_port=8501",
                  "--model_config_file=/config/models.config",
                  "--enable_batching=true",
-                 "--batching_parameters_file=/config/batching.config"):
+                 "--batching_parameters_file=/config/batching.config",
+                 "--xla_cpu_compilation_enabled=true"):
         assert flag in flags
     assert "127.0.0.1:8500:8500" in service["ports"]
     assert "127.0.0.1:8501:8501" in service["ports"]
