@@ -474,17 +474,31 @@ def _feature_layers(model, feature_layers):
 
 def resize_to_image(features, images):
     """Bilinear float32 resize of `(B, h, w, C)` features to the height and
-    width of `images`, which may be unknown until run time."""
+    width of `images`, which may be unknown until run time.
+
+    Features already of that size are returned as they are (a bilinear
+    resize to the same size is the identity), without the cost of a resize.
+    """
     features = ops.cast(features, "float32")
+    have, want = tuple(features.shape[1:3]), tuple(images.shape[1:3])
+    if None not in have + want and have == want:
+        return features
     shape = ops.shape(images)
     if keras.backend.backend() == "tensorflow":
         # `keras.ops.image.resize` needs a static size in graph mode.
         import tensorflow as tf
 
-        return tf.image.resize(
-            features, (shape[1], shape[2]), method="bilinear",
-            antialias=False,
-        )
+        def resized():
+            return tf.image.resize(
+                features, (shape[1], shape[2]), method="bilinear",
+                antialias=False,
+            )
+
+        if None in have + want:
+            same = tf.reduce_all(tf.equal(tf.shape(features)[1:3],
+                                          shape[1:3]))
+            return tf.cond(same, lambda: tf.identity(features), resized)
+        return resized()
     return ops.image.resize(
         features, (shape[1], shape[2]), interpolation="bilinear",
         antialias=False,
