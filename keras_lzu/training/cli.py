@@ -10,7 +10,7 @@
               [--backbone NAME] [--anchor-size A] \\
               [--positive-iou P --negative-iou N] \\
               [--epochs N | --steps N] [--batch-size B] [--learning-rate LR] \\
-              [--export] --out DIR
+              [--export [--jit-compile-lzu]] --out DIR
 
 A thin layer over `keras_lzu.training.train`.
 """
@@ -112,6 +112,11 @@ def parse_args(argv=None):
     parser.add_argument("--export", action="store_true",
                         help="also write a TF Serving SavedModel to "
                              "OUT/export/<version>/")
+    parser.add_argument("--jit-compile-lzu", action="store_true",
+                        help="with --export: compile the grid, zoom and "
+                             "unzooms of the SavedModel with XLA (TF "
+                             "Serving then needs "
+                             "--xla_cpu_compilation_enabled=true)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output directory")
@@ -144,6 +149,7 @@ def config_from_args(args):
         negative_iou=args.negative_iou,
         distribute=args.distribute,
         export=args.export,
+        jit_compile_lzu=args.jit_compile_lzu,
         seed=args.seed,
         out=args.out,
         antialias=antialiasing.FLAG_CHOICES.get(args.antialias),
@@ -223,6 +229,8 @@ def command_line(config):
         argv += ["--antialias", antialiasing.flag_name(config.antialias)]
     if config.export:
         argv.append("--export")
+    if config.jit_compile_lzu:
+        argv.append("--jit-compile-lzu")
     return argv + ["--out", os.fspath(config.out)]
 
 

@@ -80,6 +80,9 @@ class TrainingConfig:
         distribute: `None`, `"mirrored"` (all local GPUs) or
             `"multi-worker"` (workers from `TF_CONFIG`).
         export: bool, also write a TF Serving SavedModel.
+        jit_compile_lzu: bool, compile the LZU part of that SavedModel with
+            XLA (`keras_lzu.export`'s `jit_compile_lzu`; TF Serving then
+            needs `--xla_cpu_compilation_enabled=true`). Needs `export`.
         seed: int, seeds the weights and the shuffling.
         verbose: Keras `fit` verbosity: `"auto"` (a progress bar on a
             terminal, one line per epoch otherwise), 0, 1 or 2.
@@ -122,6 +125,7 @@ class TrainingConfig:
     negative_iou: float = models.DEFAULT_NEGATIVE_IOU
     distribute: str = None
     export: bool = False
+    jit_compile_lzu: bool = False
     seed: int = 0
     verbose: object = "auto"
     antialias: object = None
@@ -209,6 +213,16 @@ class TrainingConfig:
         if not isinstance(self.export, bool):
             raise ValueError(
                 f"`export` must be a bool. Received: {self.export!r}"
+            )
+        if not isinstance(self.jit_compile_lzu, bool):
+            raise ValueError(
+                "`jit_compile_lzu` must be a bool. Received: "
+                f"{self.jit_compile_lzu!r}"
+            )
+        if self.jit_compile_lzu and not self.export:
+            raise ValueError(
+                "`jit_compile_lzu` applies to the exported SavedModel: set "
+                "`export=True` (`--export`) too."
             )
         if self.verbose not in ("auto", 0, 1, 2):
             raise ValueError(

@@ -193,7 +193,10 @@ class Training:
         if config.export:
             import keras_lzu
 
-            paths["export"] = keras_lzu.export(self.model, config.export_dir)
+            paths["export"] = keras_lzu.export(
+                self.model, config.export_dir,
+                jit_compile_lzu=config.jit_compile_lzu,
+            )
         return {"model": self.model, "metrics": metrics, "paths": paths}
 
 

@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 import keras_lzu
 from training_helpers import OUTPUT_SIZE
@@ -26,7 +27,8 @@ COMMON = [
 ]
 RUNS = {
     "detection-prior": ["--task", "detection", "--saliency", "prior",
-                        "--export", "--antialias", "on"],
+                        "--export", "--jit-compile-lzu", "--antialias",
+                        "on"],
     # 4 images, batches of 2: 3 steps are an epoch of 2 steps and one of 1.
     "detection-uniform": ["--task", "detection", "--saliency", "uniform",
                           "--backbone", "tiny", "--steps", "3"],
@@ -172,6 +174,13 @@ def test_export_writes_version_1_with_the_metadata(runs):
     assert metadata["output_size"] == list(OUTPUT_SIZE)
     assert metadata["num_classes"] == 2
     assert metadata["antialias"] is True
+    # --jit-compile-lzu reached the export: LZU functions are XLA clusters.
+    assert metadata["jit_compile_lzu"] is True
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(version, "saved_model.pb"), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    library = saved_model.meta_graphs[0].graph_def.library.function
+    assert any(f.attr["_XlaMustCompile"].b for f in library)
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
