@@ -7,7 +7,9 @@ batch of noise images with one bright square each (`--batch` images):
 * `unwrapped`: the RetinaNet on images uniformly resized to the zoomed size
   `h x w` (labels scaled to it);
 * `LZU fixed`: `keras_lzu.wrap` with a trainable fixed saliency on the
-  `H x W` canvas images (labels in the canvas frame).
+  `H x W` canvas images (labels in the canvas frame);
+* `LZU frozen saliency`: the same with the saliency not trained, as
+  `lzu train --saliency prior` trains (no gradient to the grid).
 
 Each is compiled with `jit_compile=False` (graph mode) and `True` (XLA);
 one `fit` runs `--warmup` steps (tracing and compiling included), timed
@@ -105,9 +107,12 @@ def run(canvas, budget, batch, warmup, steps):
     for jit_compile, mode in ((False, "graph"), (True, "XLA")):
         retinanet = harness.build_retinanet(num_classes=3, seed=0)
         wrapped = keras_lzu.wrap(retinanet, output_size=size)
+        frozen = keras_lzu.wrap(retinanet, output_size=size)
+        frozen.saliency_layer.trainable = False
         for name, model, data in (
             ("unwrapped", retinanet, repeated(small, small_labels)),
             ("LZU fixed", wrapped, repeated(images, labels)),
+            ("LZU frozen saliency", frozen, repeated(images, labels)),
         ):
             rows.append((name, mode,
                          *fit_times(model, data, jit_compile, warmup, steps)))

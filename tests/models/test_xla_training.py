@@ -5,7 +5,8 @@ as for its base model.
 One tiny model per adapter fits one XLA-compiled step to a finite loss.
 Compiling a whole train step takes a minute or more on 2 CPU cores, so only
 the KerasHub RetinaNet runs by default; `LZU_SLOW_TESTS=1` runs the KerasCV
-RetinaNet and KerasHub DeepLabV3 too.
+RetinaNet and every family of `family_checks` (KerasHub DeepLabV3,
+SegFormer and D-FINE, KerasCV YOLOv8) too.
 KerasCV's `DeepLabV3Plus` cannot compile: its `SpatialPyramidPooling` sets
 `supports_jit = False` on TensorFlow, so Keras falls back to graph mode for
 the base model and its wrapper alike (checked below instead of a fit).
@@ -20,6 +21,7 @@ from keras.src.trainers.trainer import model_supports_jit
 
 import keras_lzu
 from tests.models import conftest
+from tests.models import family_checks
 from tests.models import keras_hub_builders
 
 pytestmark = pytest.mark.tensorflow_only
@@ -50,22 +52,33 @@ def keras_hub_retinanet_case():
     return keras_hub_builders.retinanet(), (64, 64), {}, images / 255, labels
 
 
-def keras_hub_deeplab_case():
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 1, (1, *IMAGE_SIZE, 3)).astype("float32")
-    masks = rng.integers(0, 4, (1, *IMAGE_SIZE, 1)).astype("int32")
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return keras_hub_builders.deeplab(), (64, 64), {"loss": loss}, images, masks
+def family_case(family):
+    """A `family_checks` family as a case: its model, training batch and
+    compile options, at the harness's sizes (what `test_families` fits)."""
+
+    def case():
+        images, labels = family_checks.training_batch(family)
+        return (family.build(), family_checks.OUTPUT_SIZE,
+                family.compile_options, images, labels)
+
+    return case
+
+
+FAMILY_CASES = [
+    pytest.param(family_case(family), marks=SLOW, id=family.name)
+    for family in family_checks.FAMILIES
+    if family.name != "keras_hub_retinanet"
+]
 
 
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param(keras_cv_retinanet_case, marks=SLOW),
-        keras_hub_retinanet_case,
-        pytest.param(keras_hub_deeplab_case, marks=SLOW),
+        pytest.param(keras_cv_retinanet_case, marks=SLOW,
+                     id="keras_cv_retinanet"),
+        pytest.param(keras_hub_retinanet_case, id="keras_hub_retinanet"),
+        *FAMILY_CASES,
     ],
-    ids=["keras_cv_retinanet", "keras_hub_retinanet", "keras_hub_deeplab"],
 )
 def test_wrapped_model_fits_a_step_under_xla(case):
     keras.utils.set_random_seed(7)
@@ -77,27 +90,34 @@ def test_wrapped_model_fits_a_step_under_xla(case):
     assert np.isfinite(history.history["loss"][0])
 
 
+FAMILIES = {family.name: family for family in family_checks.FAMILIES}
+
+
 @pytest.mark.parametrize(
-    "build",
+    "build, options",
     [
-        conftest.tiny_retinanet,
-        conftest.tiny_deeplab,
-        keras_hub_builders.retinanet,
-        keras_hub_builders.deeplab,
+        (conftest.tiny_retinanet, {}),
+        (conftest.tiny_deeplab, {}),
+        (keras_hub_builders.retinanet, {}),
+        (keras_hub_builders.deeplab, {}),
+        *[(FAMILIES[name].build, FAMILIES[name].compile_options)
+          for name in ("keras_hub_segformer", "keras_cv_yolov8",
+                       "keras_hub_dfine")],
     ],
     ids=["keras_cv_retinanet", "keras_cv_deeplab", "keras_hub_retinanet",
-         "keras_hub_deeplab"],
+         "keras_hub_deeplab", "keras_hub_segformer", "keras_cv_yolov8",
+         "keras_hub_dfine"],
 )
-def test_jit_compile_resolves_for_the_wrapper_as_for_its_base(build):
+def test_jit_compile_resolves_for_the_wrapper_as_for_its_base(build, options):
     """`jit_compile="auto"` means XLA on accelerators where every layer
     supports it (`model_supports_jit`), graph mode on CPUs; an explicit
     `True` falls back to graph mode for the same models."""
     base = build()
-    model = keras_lzu.wrap(base, (64, 64))
+    model = keras_lzu.wrap(base, family_checks.OUTPUT_SIZE)
     assert model_supports_jit(model) == model_supports_jit(base)
     for jit_compile in ("auto", True):
-        model.compile(optimizer="sgd", jit_compile=jit_compile)
-        base.compile(optimizer="sgd", jit_compile=jit_compile)
+        model.compile(optimizer="sgd", jit_compile=jit_compile, **options)
+        base.compile(optimizer="sgd", jit_compile=jit_compile, **options)
         assert model.jit_compile == base.jit_compile
 
 
