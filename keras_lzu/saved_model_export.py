@@ -29,7 +29,9 @@ signatures (four for a detector wrapped with box saliency):
   `assets/lzu_metadata.json`.
 
 The SavedModel needs only TensorFlow to load and run (`tf.saved_model.load`,
-`tensorflow_model_server`, `saved_model_cli`). With `jit_compile_lzu=True`
+`tensorflow_model_server`, `saved_model_cli`). A fixed saliency's grid and
+its inverse are computed once, at export, and stored as constants of the
+graph (`keras_lzu.layers.constant_grids`): requests do not recompute them. With `jit_compile_lzu=True`
 its LZU part runs as XLA clusters (`keras_lzu.layers.xla_clusters`), which
 `tensorflow_model_server` runs only with `--xla_cpu_compilation_enabled=true`.
 """
@@ -44,6 +46,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from keras_lzu.layers import constant_grids
 from keras_lzu.layers import xla_clusters
 from keras_lzu.ops import validation
 
@@ -174,7 +177,7 @@ def _save(model, metadata, max_image_size, asset_dir, saved_dir,
     # context that compiles the LZU layers.
     scope = (xla_clusters.compiled_lzu_layers() if jit_compile_lzu
              else contextlib.nullcontext([]))
-    with scope as compiled:
+    with scope as compiled, constant_grids.constant_fixed_grids():
         module = _ServingModule(model, metadata, max_image_size, asset_path)
         signatures = {
             SERVING_DEFAULT: module.serve_images,

@@ -178,8 +178,9 @@ def _xla_functions(path):
 
 def test_export_compiles_only_the_lzu_part_with_xla(exports):
     xla, plain_ops = _xla_functions(exports["xla"])
-    # The grid, the zoom, the inversion and the unzooms of P3-P5 at least.
-    assert len(xla) >= 6
+    # The zoom and the unzooms of P3-P5 at least (the fixed grid and its
+    # inverse are constants of the export).
+    assert len(xla) >= 4
     xla_ops = {node.op for f in xla for node in f.node_def}
     assert "GatherV2" in xla_ops or "GatherNd" in xla_ops
     assert not xla_ops & {"Conv2D", "NonMaxSuppressionV5"}
@@ -242,3 +243,24 @@ def test_jit_compile_lzu_of_a_model_without_lzu_layers_is_refused(tmp_path):
         keras_lzu.export(fake_models.FakeDetector(), tmp_path,
                          jit_compile_lzu=True)
     assert os.listdir(tmp_path) == []
+
+
+def test_fixed_grid_and_inverse_are_constants_of_the_export(exports, model,
+                                                            images):
+    """The served outputs do not depend on the saliency weight: the grid
+    and its inverse were computed at export, not per request."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(exports["plain"])
+    index = [id(v) for v in model.variables].index(
+        id(model.saliency_layer.log_saliency)
+    )
+    weight = loaded.model_variables[index]
+    assert tuple(weight.shape) == (9, 13)
+    serve = loaded.signatures["serving_default"]
+    batch = tf.constant(images[CLI_KEY])
+    before = serve(images=batch)
+    weight.assign(tf.random.normal(weight.shape, stddev=3.0, seed=1))
+    after = serve(images=batch)
+    for key in DETECTION_KEYS:
+        np.testing.assert_array_equal(after[key].numpy(), before[key].numpy())

@@ -1,5 +1,6 @@
 import keras
 
+from keras_lzu.layers import constant_grids
 from keras_lzu.layers import xla_clusters
 from keras_lzu.ops import inversion
 
@@ -59,6 +60,10 @@ class InvertGrid(keras.layers.Layer):
         self.validate = bool(validate)
 
     def call(self, grid):
+        value = constant_grids.constant_value(grid)
+        if value is not None:
+            return constant_grids.as_constants(lambda: self._invert(value),
+                                               grid)
         return xla_clusters.run(self, self._invert, grid)
 
     def _invert(self, grid):

@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_lzu import ops as lzu_ops
+from keras_lzu.layers import constant_grids
 from keras_lzu.layers import xla_clusters
 from keras_lzu.ops import grids
 from keras_lzu.ops import validation
@@ -240,6 +241,12 @@ class SaliencyGrid(keras.layers.Layer):
                 f"SaliencyGrid(mode={self.mode!r}) expects inputs [images, "
                 f"boxes]. Received: {inputs!r}"
             )
+        if self.mode == "fixed":
+            grid = constant_grids.as_constants(
+                lambda: self._grid(self.saliency()), inputs
+            )
+            if grid is not None:
+                return grid
         return xla_clusters.run(self, self._grid, self.saliency(inputs))
 
     def _grid(self, saliency):

@@ -261,7 +261,12 @@ def assert_served_as_predicted(ours, expected):
     assert set(ours) == set(expected)
     for key, value in expected.items():
         assert ours[key].dtype == value.dtype, key
-        np.testing.assert_allclose(ours[key], value, atol=1e-3, err_msg=key)
+        # The export's fixed grid is a constant that TensorFlow folds into
+        # the sampling coordinates, so the last float32 bits may differ from
+        # `predict`'s; an untrained detector's exploding boxes (1e13 px)
+        # scale that up, hence a relative tolerance beside the absolute one.
+        np.testing.assert_allclose(ours[key], value, atol=1e-3, rtol=1e-4,
+                                   err_msg=key)
 
 
 @pytest.mark.tensorflow_only
