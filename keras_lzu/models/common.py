@@ -554,8 +554,8 @@ class LZUModelMixin(saving.AtomicSaveMixin):
 
     Subclasses (mixed in before their Keras model class) set, in
     `__init__`, `self.output_size`, `self.saliency_layer`,
-    `self.antialias` and `self.lzu_task`, and implement
-    `infer_outputs(images)`. Their
+    `self.antialias` and `self.lzu_task` (`set_lzu_attributes`), and
+    implement `infer_outputs(images)`. Their
     `get_config` checks that the config rebuilds the model
     (`saving.check_config_rebuilds`), and `save` writes atomically.
 
@@ -574,6 +574,20 @@ class LZUModelMixin(saving.AtomicSaveMixin):
             `"bounding_box_format"` (`None` for segmentation) and
             `"antialias"`.
     """
+
+    def set_lzu_attributes(self, output_size, saliency, antialias, task):
+        """Sets the attributes every wrapper's `__init__` sets.
+
+        Args:
+            output_size: the checked `(height, width)` of the zoomed images.
+            saliency: the `SaliencyGrid`.
+            antialias: the checked `antialias` choice.
+            task: `"detection"`, `"segmentation"` or `None`.
+        """
+        self.output_size = output_size
+        self.saliency_layer = saliency
+        self.antialias = antialias
+        self.lzu_task = task
 
     @property
     def lzu_metadata(self):
@@ -745,6 +759,26 @@ class WrappedTaskMixin(LZUModelMixin):
 
     wrapped_class = None
     wrapped_config_key = None
+
+    def adopt_task_attributes(self, task_model, attribute_names,
+                              output_size, saliency, antialias, task):
+        """Shares `task_model`'s attributes and sets the LZU ones.
+
+        Called in `__init__` once the functional model is built: the
+        wrapped class's methods read its layers, decoders and settings off
+        `self`, which thus shares them (and their weights) with
+        `task_model`.
+
+        Args:
+            task_model: the task model being wrapped.
+            attribute_names: the names of the attributes of `task_model`
+                that its class's methods read (what differs by family).
+            output_size, saliency, antialias, task: as for
+                `set_lzu_attributes`.
+        """
+        for name in attribute_names:
+            setattr(self, name, getattr(task_model, name))
+        self.set_lzu_attributes(output_size, saliency, antialias, task)
 
     def get_config(self):
         config = {

@@ -42,6 +42,31 @@ def preprocessor_without_resizing(preprocessor):
     return preprocessor
 
 
+def adopt_task(wrapper, task_model, attribute_names, output_size, saliency,
+               antialias, task):
+    """Ends a KerasHub wrapper's `__init__`: shares `task_model`'s
+    attributes, sets the LZU ones, keeps the preprocessor without resizing
+    and compiles.
+
+    KerasHub tasks compile in their constructor; the wrapper builds its
+    functional model with `compile=False` and compiles (with the task's
+    defaults) only here, once the attributes its losses read are set.
+
+    Args:
+        wrapper: the `common.WrappedTaskMixin` being initialised.
+        task_model: the KerasHub task model it wraps.
+        attribute_names, output_size, saliency, antialias, task: as for
+            `common.WrappedTaskMixin.adopt_task_attributes`.
+    """
+    wrapper.adopt_task_attributes(
+        task_model, attribute_names, output_size, saliency, antialias, task
+    )
+    wrapper.preprocessor = preprocessor_without_resizing(
+        task_model.preprocessor
+    )
+    wrapper.compile()
+
+
 def rescale_images(preprocessor, images):
     """Applies what a resize-free preprocessor does to images, on device.
 

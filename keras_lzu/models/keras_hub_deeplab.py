@@ -20,6 +20,9 @@ from keras_lzu.models import keras_hub_common
 
 CLASS_NAMES = ("DeepLabV3ImageSegmenter",)
 WRAPPER_NAME = "LZUDeepLabV3ImageSegmenter"
+# What `DeepLabV3ImageSegmenter`'s methods and config read, shared with the
+# wrapper.
+TASK_ATTRIBUTES = ("output_conv", "backbone", "num_classes", "activation")
 
 
 def matches(model):
@@ -142,18 +145,10 @@ def segmenter_class():
             super(DeepLabV3ImageSegmenter, self).__init__(
                 inputs=graph.inputs, outputs=scores, compile=False, **kwargs
             )
-            self.output_conv = segmenter.output_conv
-            self.backbone = backbone
-            self.num_classes = segmenter.num_classes
-            self.activation = segmenter.activation
-            self.preprocessor = keras_hub_common.preprocessor_without_resizing(
-                segmenter.preprocessor
+            keras_hub_common.adopt_task(
+                self, segmenter, TASK_ATTRIBUTES, output_size, saliency,
+                antialias, "segmentation",
             )
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "segmentation"
-            self.compile()
 
         def infer_outputs(self, images):
             images = keras_hub_common.rescale_images(self.preprocessor, images)

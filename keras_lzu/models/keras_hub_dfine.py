@@ -38,6 +38,23 @@ WRAPPER_NAME = "LZUDFineObjectDetector"
 FAMILY = "DFineObjectDetector"
 # D-FINE's raw outputs that its decoder reads.
 DECODED_OUTPUTS = ("logits", "pred_boxes")
+# What `DFineObjectDetector`'s methods and config read, shared with the
+# wrapper.
+TASK_ATTRIBUTES = (
+    "backbone",
+    "num_classes",
+    "bounding_box_format",
+    "matcher_class_cost",
+    "matcher_bbox_cost",
+    "matcher_ciou_cost",
+    "use_focal_loss",
+    "matcher_alpha",
+    "matcher_gamma",
+    "weight_dict",
+    "ddf_temperature",
+    "activation",
+    "_prediction_decoder",
+)
 
 
 def matches(model):
@@ -195,30 +212,10 @@ def detector_class():
                 compile=False,
                 **kwargs,
             )
-            for name in (
-                "backbone",
-                "num_classes",
-                "bounding_box_format",
-                "matcher_class_cost",
-                "matcher_bbox_cost",
-                "matcher_ciou_cost",
-                "use_focal_loss",
-                "matcher_alpha",
-                "matcher_gamma",
-                "weight_dict",
-                "ddf_temperature",
-                "activation",
-                "_prediction_decoder",
-            ):
-                setattr(self, name, getattr(detector, name))
-            self.preprocessor = keras_hub_common.preprocessor_without_resizing(
-                detector.preprocessor
+            keras_hub_common.adopt_task(
+                self, detector, TASK_ATTRIBUTES, output_size, saliency,
+                antialias, "detection",
             )
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "detection"
-            self.compile()
 
         def decode_predictions(self, predictions, data):
             """Decodes raw outputs into detections in the caller's frame.

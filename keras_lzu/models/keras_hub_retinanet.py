@@ -22,6 +22,21 @@ from keras_lzu.models import keras_hub_common
 
 CLASS_NAMES = ("RetinaNetObjectDetector",)
 WRAPPER_NAME = "LZURetinaNetObjectDetector"
+# What `RetinaNetObjectDetector`'s methods and config read, shared with the
+# wrapper.
+TASK_ATTRIBUTES = (
+    "bounding_box_format",
+    "use_prediction_head_norm",
+    "num_classes",
+    "backbone",
+    "activation",
+    "pre_logits_num_conv_layers",
+    "box_head",
+    "classification_head",
+    "anchor_generator",
+    "label_encoder",
+    "_prediction_decoder",
+)
 
 
 def matches(model):
@@ -145,28 +160,10 @@ def detector_class():
                 compile=False,
                 **kwargs,
             )
-            for name in (
-                "bounding_box_format",
-                "use_prediction_head_norm",
-                "num_classes",
-                "backbone",
-                "activation",
-                "pre_logits_num_conv_layers",
-                "box_head",
-                "classification_head",
-                "anchor_generator",
-                "label_encoder",
-                "_prediction_decoder",
-            ):
-                setattr(self, name, getattr(detector, name))
-            self.preprocessor = keras_hub_common.preprocessor_without_resizing(
-                detector.preprocessor
+            keras_hub_common.adopt_task(
+                self, detector, TASK_ATTRIBUTES, output_size, saliency,
+                antialias, "detection",
             )
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "detection"
-            self.compile()
 
         def wrapped_config(self):
             # KerasHub's config leaves out the prior probability, which it
