@@ -74,6 +74,22 @@ def matches_family(model, module_prefix, class_names):
     )
 
 
+def wrapper_class_getattr(module_name, wrapper_name, define_class):
+    """The module `__getattr__` (PEP 562) of an adapter that defines its
+    wrapper class on first use (`define_class()`, cached), so that importing
+    the adapter does not import the model's library: `module.WRAPPER_NAME`
+    is the class; any other missing name raises an `AttributeError`."""
+
+    def __getattr__(name):
+        if name == wrapper_name:
+            return define_class()
+        raise AttributeError(
+            f"module {module_name!r} has no attribute {name!r}"
+        )
+
+    return __getattr__
+
+
 def check_output_size(output_size, multiple, family, reason=None):
     """Checks that both sides of `output_size` are multiples of `multiple`.
 

@@ -42,12 +42,6 @@ def matches(model):
     return common.matches_family(model, "keras_cv", CLASS_NAMES)
 
 
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return detector_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def feature_extractor(detector):
     """The nested model of `detector` that outputs `{"P3", "P4", "P5"}`:
     the backbone's levels, which the FPN takes."""
@@ -153,3 +147,8 @@ def detector_class():
             )
 
     return LZUYOLOV8Detector
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, detector_class
+)

@@ -30,12 +30,6 @@ def matches(model):
     return common.matches_family(model, "keras_hub", CLASS_NAMES)
 
 
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return segmenter_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def stride_multiple(backbone):
     """The multiple of which `output_size` must be for a DeepLabV3 backbone.
 
@@ -155,3 +149,8 @@ def segmenter_class():
             return common.segmentation_outputs(self.call_on_images(images))
 
     return LZUDeepLabV3ImageSegmenter
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, segmenter_class
+)

@@ -62,12 +62,6 @@ def matches(model):
     return common.matches_family(model, "keras_hub", CLASS_NAMES)
 
 
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return detector_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def check_output_size(backbone, output_size):
     """Checks `output_size` against what a D-FINE backbone takes.
 
@@ -301,3 +295,8 @@ def detector_class():
             return {**y, "boxes": boxes}
 
     return LZUDFineObjectDetector
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, detector_class
+)

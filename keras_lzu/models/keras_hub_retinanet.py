@@ -44,12 +44,6 @@ def matches(model):
     return common.matches_family(model, "keras_hub", CLASS_NAMES)
 
 
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return detector_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def stride_multiple(backbone):
     """The multiple of which `output_size` must be for a RetinaNet backbone.
 
@@ -261,3 +255,8 @@ def detector_class():
             return {**y, "boxes": boxes}
 
     return LZURetinaNetObjectDetector
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, detector_class
+)

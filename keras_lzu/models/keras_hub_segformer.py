@@ -44,12 +44,6 @@ def matches(model):
     return common.matches_family(model, "keras_hub", CLASS_NAMES)
 
 
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return segmenter_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def stride_multiple(image_encoder):
     """The product of the MiT stages' strides (32 for every preset): the
     smallest level is the image divided by it."""
@@ -185,3 +179,8 @@ def segmenter_class():
             return common.segmentation_outputs(self.call_on_images(images))
 
     return LZUSegFormerImageSegmenter
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, segmenter_class
+)
