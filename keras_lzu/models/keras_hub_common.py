@@ -1,5 +1,5 @@
-"""What the KerasHub adapters share: preprocessors, fixed input sizes and
-box frames.
+"""What the KerasHub adapters share: preprocessors, fixed input sizes, box
+frames and the detectors' decoding.
 
 KerasHub task models resize images in their preprocessor (on the CPU) and
 some backbones take one input size only. A wrapped model zooms the images
@@ -7,7 +7,8 @@ itself, so it keeps the preprocessor's rescaling without its resizing, and
 its `output_size` must be the size a fixed-size backbone takes. KerasHub
 detectors take and return boxes in a `bounding_box_format` of Keras's
 `keras.utils.bounding_boxes`, which the wrappers move between image frames
-(`rescale_boxes`, `convert_boxes`). Nothing here imports KerasHub.
+(`rescale_boxes`, `convert_boxes`); `KerasHubDetectorMixin` decodes
+their predictions in the caller's frame. Nothing here imports KerasHub.
 """
 
 import keras
@@ -65,6 +66,69 @@ def adopt_task(wrapper, task_model, attribute_names, output_size, saliency,
         task_model.preprocessor
     )
     wrapper.compile()
+
+
+class KerasHubDetectorMixin(common.WrappedDetectorMixin):
+    """`WrappedDetectorMixin` for KerasHub detectors: decoding in the
+    caller's frame.
+
+    Mixed in before the KerasHub task class. Subclasses implement
+    `_decode(predictions, images)`, which returns KerasHub's decoded
+    `{"boxes", "confidence", "labels", "num_detections"}` with boxes in
+    `bounding_box_format` of the frame of `images`, and those boxes as
+    pixel `xyxy` (`-1` rows for padding).
+    """
+
+    def decode_predictions(self, predictions, data):
+        """Decodes raw outputs into detections in the caller's frame.
+
+        Args:
+            predictions: the detector's raw outputs.
+            data: the images predicted on, or an `(images, ...)` batch.
+
+        Returns:
+            `{"boxes", "confidence", "labels", "num_detections"}` with
+            boxes in `bounding_box_format` of the images' frame.
+        """
+        return self._decode(predictions, common.images_of(data))[0]
+
+    def decode_image_by_image(self, predictions, images):
+        """The `infer` dict of the raw `predictions` on `images`.
+
+        KerasHub's non-max suppression needs a static batch size, which a
+        serving signature does not have: this decodes image by image.
+        """
+
+        def decode_one(predictions):
+            predictions = {k: v[None] for k, v in predictions.items()}
+            decoded, boxes = self._decode(predictions, images)
+            outputs = common.detection_outputs(
+                boxes,
+                decoded["confidence"],
+                decoded["labels"],
+                decoded["num_detections"],
+            )
+            return {key: value[0] for key, value in outputs.items()}
+
+        return ops.map(decode_one, predictions)
+
+
+def check_detection_labels(y, bounding_box_format, family):
+    """Raises a `ValueError` unless `y` is a KerasHub detector's labels
+    `{"boxes", "labels", ...}`.
+
+    Args:
+        y: the labels given to `fit`/`evaluate`.
+        bounding_box_format: the detector's format, for the error message.
+        family: the detector's class name, for the error message.
+    """
+    if not isinstance(y, dict) or not {"boxes", "labels"} <= set(y):
+        raise ValueError(
+            f"{family} labels must be a dict {{'boxes': (batch, "
+            f"num_boxes, 4) in bounding_box_format={bounding_box_format!r} "
+            "of the caller's image frame, 'labels': (batch, num_boxes)}. "
+            f"Received: {sorted(y) if isinstance(y, dict) else y!r}"
+        )
 
 
 def rescale_images(preprocessor, images):

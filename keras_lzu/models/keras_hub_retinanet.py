@@ -72,7 +72,7 @@ def detector_class():
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
     class LZURetinaNetObjectDetector(
-        common.WrappedDetectorMixin, RetinaNetObjectDetector
+        keras_hub_common.KerasHubDetectorMixin, RetinaNetObjectDetector
     ):
         """A KerasHub `RetinaNetObjectDetector` that zooms and unzooms.
 
@@ -169,37 +169,10 @@ def detector_class():
                 ),
             }
 
-        def decode_predictions(self, predictions, data):
-            """Decodes raw outputs into detections in the caller's frame.
-
-            Args:
-                predictions: `{"bbox_regression", "cls_logits"}`.
-                data: the images predicted on, or an `(images, ...)` batch.
-
-            Returns:
-                `{"boxes", "confidence", "labels", "num_detections"}` with
-                boxes in `bounding_box_format` of the images' frame.
-            """
-            return self._decode(predictions, common.images_of(data))[0]
-
         def infer_outputs(self, images, prior_boxes=None):
             images = keras_hub_common.rescale_images(self.preprocessor, images)
-
-            # KerasHub's non-max suppression needs a static batch size, which
-            # a serving signature does not have: decode image by image.
-            def decode_one(predictions):
-                predictions = {k: v[None] for k, v in predictions.items()}
-                decoded, boxes = self._decode(predictions, images)
-                outputs = common.detection_outputs(
-                    boxes,
-                    decoded["confidence"],
-                    decoded["labels"],
-                    decoded["num_detections"],
-                )
-                return {key: value[0] for key, value in outputs.items()}
-
-            return ops.map(
-                decode_one, self.call_on_images(images, prior_boxes)
+            return self.decode_image_by_image(
+                self.call_on_images(images, prior_boxes), images
             )
 
         def preprocess_samples(self, x, y=None, sample_weight=None):
@@ -216,8 +189,10 @@ def detector_class():
 
         def _decode(self, predictions, images):
             """Decoded predictions and their pixel `xyxy` boxes (caller)."""
-            uniform = self._uniform_images()
-            decoded = super().decode_predictions(predictions, uniform)
+            # KerasHub's own decoder, in the uniform layout.
+            decoded = RetinaNetObjectDetector.decode_predictions(
+                self, predictions, self._uniform_images()
+            )
             valid = decoded["labels"] >= 0
             boxes = keras_hub_common.rescale_boxes(
                 decoded["boxes"], self.bounding_box_format,
@@ -234,14 +209,9 @@ def detector_class():
             return decoded, boxes
 
         def _labels_to_uniform(self, images, y):
-            if not isinstance(y, dict) or not {"boxes", "labels"} <= set(y):
-                raise ValueError(
-                    "RetinaNetObjectDetector labels must be a dict "
-                    "{'boxes': (batch, num_boxes, 4) in bounding_box_format="
-                    f"{self.bounding_box_format!r} of the caller's image "
-                    "frame, 'labels': (batch, num_boxes)}. Received: "
-                    f"{sorted(y) if isinstance(y, dict) else y!r}"
-                )
+            keras_hub_common.check_detection_labels(
+                y, self.bounding_box_format, "RetinaNetObjectDetector"
+            )
             valid = ops.cast(y["labels"], "float32") >= 0
             boxes = keras_hub_common.rescale_boxes(
                 y["boxes"], self.bounding_box_format,
