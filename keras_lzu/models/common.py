@@ -186,6 +186,26 @@ def check_not_empty(x):
         raise ValueError("`x` is an empty dataset: predict needs images.")
 
 
+def check_detection_labels(y, classes_key, bounding_box_format, family):
+    """Raises a `ValueError` unless `y` is a detector's labels, a dict with
+    `"boxes"` and `classes_key` (`"classes"` for KerasCV, `"labels"` for
+    KerasHub).
+
+    Args:
+        y: the labels given to `fit`/`evaluate`.
+        classes_key: the key of the class ids.
+        bounding_box_format: the detector's format, for the error message.
+        family: the detector's class name, for the error message.
+    """
+    if not isinstance(y, dict) or not {"boxes", classes_key} <= set(y):
+        raise ValueError(
+            f"{family} labels must be a dict {{'boxes': (batch, num_boxes, "
+            f"4) in bounding_box_format={bounding_box_format!r} of the "
+            f"caller's image frame, '{classes_key}': (batch, num_boxes)}}. "
+            f"Received: {sorted(y) if isinstance(y, dict) else y!r}"
+        )
+
+
 def check_class_ids(ids, num_classes, name, allowed=None):
     """Checks that the labels `ids` are class ids in `[0, num_classes)` or
     special values (`allowed`: a dict of value to meaning); returns them.

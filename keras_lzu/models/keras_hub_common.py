@@ -113,24 +113,6 @@ class KerasHubDetectorMixin(common.WrappedDetectorMixin):
         return ops.map(decode_one, predictions)
 
 
-def check_detection_labels(y, bounding_box_format, family):
-    """Raises a `ValueError` unless `y` is a KerasHub detector's labels
-    `{"boxes", "labels", ...}`.
-
-    Args:
-        y: the labels given to `fit`/`evaluate`.
-        bounding_box_format: the detector's format, for the error message.
-        family: the detector's class name, for the error message.
-    """
-    if not isinstance(y, dict) or not {"boxes", "labels"} <= set(y):
-        raise ValueError(
-            f"{family} labels must be a dict {{'boxes': (batch, "
-            f"num_boxes, 4) in bounding_box_format={bounding_box_format!r} "
-            "of the caller's image frame, 'labels': (batch, num_boxes)}. "
-            f"Received: {sorted(y) if isinstance(y, dict) else y!r}"
-        )
-
-
 def rescale_images(preprocessor, images):
     """Applies what a resize-free preprocessor does to images, on device.
 

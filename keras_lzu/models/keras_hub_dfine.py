@@ -245,8 +245,8 @@ def detector_class():
         def _labels_to_uniform(self, images, y):
             # D-FINE's loss reads normalized center_xywh boxes: the same in
             # the caller's frame and the uniform layout.
-            keras_hub_common.check_detection_labels(
-                y, self.bounding_box_format, FAMILY
+            common.check_detection_labels(
+                y, "labels", self.bounding_box_format, FAMILY
             )
             valid = ops.cast(y["labels"], "float32") >= 0
             boxes = keras_hub_common.rescale_boxes(

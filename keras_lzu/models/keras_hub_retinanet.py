@@ -209,8 +209,9 @@ def detector_class():
             return decoded, boxes
 
         def _labels_to_uniform(self, images, y):
-            keras_hub_common.check_detection_labels(
-                y, self.bounding_box_format, "RetinaNetObjectDetector"
+            common.check_detection_labels(
+                y, "labels", self.bounding_box_format,
+                "RetinaNetObjectDetector",
             )
             valid = ops.cast(y["labels"], "float32") >= 0
             boxes = keras_hub_common.rescale_boxes(
