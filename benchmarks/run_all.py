@@ -1,8 +1,8 @@
 """Runs every benchmark and records the runs (`make bench`).
 
 Each benchmark runs in its own Python process (a fresh TensorFlow), in this
-order: `ops_bench`, `served_latency`, `overhead`, `accuracy`,
-`information_check`, `serving_load`. As soon as one ends, its section (the
+order: `ops_bench`, `served_latency`, `overhead`, `zoom_kernels`,
+`xla_training`, `accuracy`, `information_check`, `serving_load`. As soon as one ends, its section (the
 machine line of `benchmarks.machine.describe()` beside its figures, the
 command, the wall time) is appended to `benchmarks/runs/<name>.md`, and
 its line in the "Latest `make bench` runs" block of
@@ -35,6 +35,8 @@ BENCHMARKS = {
     "ops_bench": ([], ["--repeats", "10"], True),
     "served_latency": ([], ["--repeats", "5"], True),
     "overhead": ([], ["--repeats", "5"], True),
+    "zoom_kernels": ([], ["--repeats", "10"], True),
+    "xla_training": (["--steps", "20"], ["--steps", "5"], True),
     "accuracy": ([], ["--quick"], True),
     "information_check": ([], ["--steps", "60", "--canvas", "512", "832",
                                 "--train-images", "48", "--val-images", "12"],

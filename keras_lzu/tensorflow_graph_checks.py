@@ -1,4 +1,5 @@
-"""Run-time assertions inside TensorFlow graphs, for the ops' argument checks.
+"""What the package asks of TensorFlow graphs being traced: run-time
+assertions for the ops' argument checks, and whether XLA compiles the graph.
 
 `keras.ops` has no run-time assertion, so this module is where the package
 reaches TensorFlow for them; `keras_lzu.ops` calls it only while the
@@ -19,6 +20,22 @@ def is_graph_tensor(x):
     import tensorflow as tf
 
     return tf.is_tensor(x) and not tf.executing_eagerly()
+
+
+def in_xla_context():
+    """True while the TensorFlow backend traces a graph that XLA compiles: a
+    `tf.function(jit_compile=True)`, a Keras model compiled with
+    `jit_compile=True`, or a function called from one."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
+    if tf.executing_eagerly():
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(
+        tf.compat.v1.get_default_graph()
+    )
 
 
 def checked_at_run_time(tensor, checks):

@@ -4,6 +4,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from keras_lzu import ops as lzu_ops
 from keras_lzu.layers import xla_clusters
 from keras_lzu.ops import grids
 from keras_lzu.ops import validation
@@ -324,8 +325,9 @@ class SaliencyGrid(keras.layers.Layer):
         x = (thumbnail - mean) / (spread + 1e-3)
         for layer in self._network:
             x = layer(x)
-        logits = ops.image.resize(
-            ops.cast(x, "float32"), self.grid_shape, interpolation="bilinear"
+        # Not `ops.image.resize`, wrong under XLA at some upsampling ratios.
+        logits = lzu_ops.resize_bilinear(
+            ops.cast(x, "float32"), self.grid_shape
         )[..., 0]
         return ops.exp(ops.clip(logits, -20.0, 20.0))
 

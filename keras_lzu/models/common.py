@@ -28,6 +28,8 @@ import keras
 from keras import ops
 
 from keras_lzu import keras_internals
+from keras_lzu import ops as lzu_ops
+from keras_lzu import tensorflow_graph_checks
 from keras_lzu.layers import InvertGrid
 from keras_lzu.layers import SaliencyGrid
 from keras_lzu.layers import UnzoomLayer
@@ -520,6 +522,10 @@ def resize_to_image(features, images):
     if None not in have + want and have == want:
         return features
     shape = ops.shape(images)
+    if tensorflow_graph_checks.in_xla_context():
+        # TensorFlow's resize kernel is wrong under XLA at some upsampling
+        # ratios (`keras_lzu.ops.resize_bilinear`).
+        return lzu_ops.resize_bilinear(features, (shape[1], shape[2]))
     if keras.backend.backend() == "tensorflow":
         # `keras.ops.image.resize` needs a static size in graph mode.
         import tensorflow as tf

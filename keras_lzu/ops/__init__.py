@@ -18,6 +18,7 @@ from keras_lzu.ops.grids import saliency_to_grid
 from keras_lzu.ops.grids import upsample_grid
 from keras_lzu.ops.inversion import apply_inverse
 from keras_lzu.ops.inversion import invert_grid
+from keras_lzu.ops.sampling import resize_bilinear
 from keras_lzu.ops.sampling import unzoom
 from keras_lzu.ops.sampling import unzoom_with_inverse
 from keras_lzu.ops.sampling import zoom

@@ -123,9 +123,13 @@ def saliency_to_grid(
     validation.check_saliency(saliency)
     saliency = ops.cast(saliency, "float32")
     if tuple(saliency.shape[1:]) != (gh, gw):
-        saliency = ops.image.resize(
-            saliency[..., None], (gh, gw), interpolation="bilinear"
-        )[..., 0]
+        # Not `ops.image.resize`: TensorFlow's kernel is wrong under XLA at
+        # some upsampling ratios (see `resize_bilinear`).
+        from keras_lzu.ops import sampling
+
+        saliency = sampling.resize_bilinear(saliency[..., None], (gh, gw))[
+            ..., 0
+        ]
     saliency = _normalize_saliency(saliency)
 
     pad = min(gh, gw) - 1

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import reference
+from backend_utils import compile_function
 from backend_utils import to_numpy
 from backend_utils import values_and_gradient
 from keras_lzu import SaliencyGrid
@@ -96,6 +97,22 @@ def test_network_mode_starts_at_identity_and_depends_on_the_image(rng):
     last.kernel.assign(rng.standard_normal(last.kernel.shape).astype("float32"))
     grid = to_numpy(layer(images))
     assert np.abs(grid[0] - grid[1]).max() > 1e-3
+
+
+def test_network_mode_gives_the_same_grid_compiled(rng):
+    # The network's 12x20 output (half its thumbnail) is resized to the
+    # 20x20 grid: 12 -> 20 is a ratio at which TensorFlow's resize compiled
+    # by XLA goes wrong.
+    layer = SaliencyGrid(mode="network", grid_shape=(20, 20), filters=4,
+                         thumbnail_size=(24, 40))
+    images = rng.random((2, 48, 80, 3)).astype("float32")
+    layer(images)
+    last = layer._network[-1]
+    last.kernel.assign(rng.standard_normal(last.kernel.shape).astype("float32"))
+    np.testing.assert_allclose(
+        to_numpy(compile_function(layer)(images)), to_numpy(layer(images)),
+        atol=1e-5,
+    )
 
 
 @pytest.mark.tensorflow_only

@@ -293,3 +293,34 @@ def test_scipy_resize_reference_equals_tf_image_resize(rng, size):
         reference.resize_bilinear_scipy(images, size), expected.numpy(),
         atol=1e-5,
     )
+
+
+# (4, 5) -> (20, 20) and 12 -> 20 are ratios at which TensorFlow's resize
+# kernel compiled by XLA samples the wrong pixel (tensorflow#118344).
+@pytest.mark.parametrize("in_size, size", [
+    ((4, 5), (20, 20)), ((12, 9), (20, 35)), ((31, 51), (7, 11)),
+    ((1, 3), (5, 1)),
+])
+def test_resize_bilinear_equals_tf_image_resize_eager_and_compiled(
+        rng, in_size, size):
+    images = rng.random((2, *in_size, 3)).astype("float32")
+    expected = reference.resize_bilinear(images, size)
+    np.testing.assert_allclose(
+        to_numpy(lzu_ops.resize_bilinear(images, size)), expected, atol=1e-5
+    )
+    compiled = compile_function(lambda x: lzu_ops.resize_bilinear(x, size))
+    np.testing.assert_allclose(to_numpy(compiled(images)), expected,
+                               atol=1e-5)
+
+
+def test_saliency_of_another_shape_gives_the_same_grid_compiled(rng):
+    # Resized from 4x4 to the 20x20 grid, a ratio XLA's resize gets wrong.
+    saliency = rng.random((1, 4, 4)).astype("float32") + 0.1
+
+    def grid(s):
+        return lzu_ops.saliency_to_grid(s, (20, 20), attraction_fwhm=4)
+
+    np.testing.assert_allclose(
+        to_numpy(compile_function(grid)(saliency)), to_numpy(grid(saliency)),
+        atol=1e-5,
+    )
