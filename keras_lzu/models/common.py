@@ -76,6 +76,22 @@ def matches_family(model, module_prefix, class_names):
     )
 
 
+def wrapper_class_getattr(module_name, wrapper_name, define_class):
+    """The module `__getattr__` (PEP 562) of an adapter that defines its
+    wrapper class on first use (`define_class()`, cached), so that importing
+    the adapter does not import the model's library: `module.WRAPPER_NAME`
+    is the class; any other missing name raises an `AttributeError`."""
+
+    def __getattr__(name):
+        if name == wrapper_name:
+            return define_class()
+        raise AttributeError(
+            f"module {module_name!r} has no attribute {name!r}"
+        )
+
+    return __getattr__
+
+
 def check_output_size(output_size, multiple, family, reason=None):
     """Checks that both sides of `output_size` are multiples of `multiple`.
 
@@ -170,6 +186,26 @@ def check_not_empty(x):
     cardinality = getattr(x, "cardinality", None)
     if callable(cardinality) and int(cardinality()) == 0:
         raise ValueError("`x` is an empty dataset: predict needs images.")
+
+
+def check_detection_labels(y, classes_key, bounding_box_format, family):
+    """Raises a `ValueError` unless `y` is a detector's labels, a dict with
+    `"boxes"` and `classes_key` (`"classes"` for KerasCV, `"labels"` for
+    KerasHub).
+
+    Args:
+        y: the labels given to `fit`/`evaluate`.
+        classes_key: the key of the class ids.
+        bounding_box_format: the detector's format, for the error message.
+        family: the detector's class name, for the error message.
+    """
+    if not isinstance(y, dict) or not {"boxes", classes_key} <= set(y):
+        raise ValueError(
+            f"{family} labels must be a dict {{'boxes': (batch, num_boxes, "
+            f"4) in bounding_box_format={bounding_box_format!r} of the "
+            f"caller's image frame, '{classes_key}': (batch, num_boxes)}}. "
+            f"Received: {sorted(y) if isinstance(y, dict) else y!r}"
+        )
 
 
 def check_class_ids(ids, num_classes, name, allowed=None):
@@ -560,8 +596,8 @@ class LZUModelMixin(saving.AtomicSaveMixin):
 
     Subclasses (mixed in before their Keras model class) set, in
     `__init__`, `self.output_size`, `self.saliency_layer`,
-    `self.antialias` and `self.lzu_task`, and implement
-    `infer_outputs(images)`. Their
+    `self.antialias` and `self.lzu_task` (`set_lzu_attributes`), and
+    implement `infer_outputs(images)`. Their
     `get_config` checks that the config rebuilds the model
     (`saving.check_config_rebuilds`), and `save` writes atomically.
 
@@ -580,6 +616,20 @@ class LZUModelMixin(saving.AtomicSaveMixin):
             `"bounding_box_format"` (`None` for segmentation) and
             `"antialias"`.
     """
+
+    def set_lzu_attributes(self, output_size, saliency, antialias, task):
+        """Sets the attributes every wrapper's `__init__` sets.
+
+        Args:
+            output_size: the checked `(height, width)` of the zoomed images.
+            saliency: the `SaliencyGrid`.
+            antialias: the checked `antialias` choice.
+            task: `"detection"`, `"segmentation"` or `None`.
+        """
+        self.output_size = output_size
+        self.saliency_layer = saliency
+        self.antialias = antialias
+        self.lzu_task = task
 
     @property
     def lzu_metadata(self):
@@ -751,6 +801,26 @@ class WrappedTaskMixin(LZUModelMixin):
 
     wrapped_class = None
     wrapped_config_key = None
+
+    def adopt_task_attributes(self, task_model, attribute_names,
+                              output_size, saliency, antialias, task):
+        """Shares `task_model`'s attributes and sets the LZU ones.
+
+        Called in `__init__` once the functional model is built: the
+        wrapped class's methods read its layers, decoders and settings off
+        `self`, which thus shares them (and their weights) with
+        `task_model`.
+
+        Args:
+            task_model: the task model being wrapped.
+            attribute_names: the names of the attributes of `task_model`
+                that its class's methods read (what differs by family).
+            output_size, saliency, antialias, task: as for
+                `set_lzu_attributes`.
+        """
+        for name in attribute_names:
+            setattr(self, name, getattr(task_model, name))
+        self.set_lzu_attributes(output_size, saliency, antialias, task)
 
     def get_config(self):
         config = {

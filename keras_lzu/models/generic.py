@@ -108,10 +108,7 @@ class LZUFunctional(common.LZUModelMixin, keras.Model):
         self.model_config = keras.saving.serialize_keras_object(model)
         self.feature_layers = feature_layers
         self.stride = stride
-        self.output_size = output_size
-        self.saliency_layer = saliency
-        self.antialias = antialias
-        self.lzu_task = task
+        self.set_lzu_attributes(output_size, saliency, antialias, task)
         if task == "segmentation":
             self.num_classes = keras.tree.flatten(graph.outputs)[0].shape[-1]
 

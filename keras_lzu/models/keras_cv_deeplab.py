@@ -18,6 +18,14 @@ except ImportError:  # KerasCV not installed: `matches` is always False.
 # The decoder upsamples P5 (stride 32) 8x onto P2 (stride 4).
 STRIDE_MULTIPLE = 32
 WRAPPER_NAME = "LZUDeepLabV3Plus"
+# What `DeepLabV3Plus`'s methods and config read, shared with the wrapper.
+TASK_ATTRIBUTES = (
+    "num_classes",
+    "backbone",
+    "spatial_pyramid_pooling",
+    "projection_filters",
+    "segmentation_head",
+)
 
 
 def matches(model):
@@ -111,15 +119,10 @@ if DeepLabV3Plus is not None:
             super(DeepLabV3Plus, self).__init__(
                 inputs=graph.inputs, outputs=scores, **kwargs
             )
-            self.num_classes = deeplab.num_classes
-            self.backbone = deeplab.backbone
-            self.spatial_pyramid_pooling = deeplab.spatial_pyramid_pooling
-            self.projection_filters = deeplab.projection_filters
-            self.segmentation_head = deeplab.segmentation_head
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "segmentation"
+            self.adopt_task_attributes(
+                deeplab, TASK_ATTRIBUTES, output_size, saliency, antialias,
+                "segmentation",
+            )
 
         def infer_outputs(self, images):
             return common.segmentation_outputs(self.call_on_images(images))

@@ -109,13 +109,7 @@ def dense_labels(y, bounding_box_format, family):
     Raises:
         ValueError: naming what the labels must be.
     """
-    if not isinstance(y, dict) or not {"boxes", "classes"} <= set(y):
-        raise ValueError(
-            f"{family} labels must be a dict {{'boxes': (batch, num_boxes, "
-            f"4) in bounding_box_format={bounding_box_format!r} of the "
-            "caller's image frame, 'classes': (batch, num_boxes)}. "
-            f"Received: {y if not isinstance(y, dict) else sorted(y)!r}"
-        )
+    common.check_detection_labels(y, "classes", bounding_box_format, family)
     y = bounding_box.to_dense(dict(y))
     boxes = ops.cast(y["boxes"], "float32")
     if len(boxes.shape) != 3 or boxes.shape[-1] != 4:

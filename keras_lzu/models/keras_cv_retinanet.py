@@ -27,6 +27,19 @@ except ImportError:  # KerasCV not installed: `matches` is always False.
 # The feature pyramid merges P5 (stride 32) into P4 and P3 by 2x upsampling.
 STRIDE_MULTIPLE = 32
 WRAPPER_NAME = "LZURetinaNet"
+# What `RetinaNet`'s methods and config read, shared with the wrapper.
+TASK_ATTRIBUTES = (
+    "label_encoder",
+    "anchor_generator",
+    "bounding_box_format",
+    "num_classes",
+    "backbone",
+    "feature_extractor",
+    "_prediction_decoder",
+    "feature_pyramid",
+    "classification_head",
+    "box_head",
+)
 
 
 def matches(model):
@@ -160,20 +173,10 @@ if RetinaNet is not None:
             super(RetinaNet, self).__init__(
                 inputs=graph.inputs, outputs=graph.outputs, **kwargs
             )
-            self.label_encoder = retinanet.label_encoder
-            self.anchor_generator = retinanet.anchor_generator
-            self.bounding_box_format = retinanet.bounding_box_format
-            self.num_classes = retinanet.num_classes
-            self.backbone = retinanet.backbone
-            self.feature_extractor = retinanet.feature_extractor
-            self._prediction_decoder = retinanet.prediction_decoder
-            self.feature_pyramid = retinanet.feature_pyramid
-            self.classification_head = retinanet.classification_head
-            self.box_head = retinanet.box_head
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "detection"
+            self.adopt_task_attributes(
+                retinanet, TASK_ATTRIBUTES, output_size, saliency, antialias,
+                "detection",
+            )
 
         def wrapped_config(self):
             return retinanet_config(self)

@@ -26,17 +26,20 @@ WRAPPER_NAME = "LZUYOLOV8Detector"
 # The FPN upsamples P5 (stride 32) onto P4 and P3 by repeating pixels, and
 # the anchor points of each level lie every `stride` pixels.
 STRIDE_MULTIPLE = 32
+# What `YOLOV8Detector`'s methods and config read, shared with the wrapper.
+TASK_ATTRIBUTES = (
+    "bounding_box_format",
+    "_prediction_decoder",
+    "backbone",
+    "fpn_depth",
+    "num_classes",
+    "label_encoder",
+)
 
 
 def matches(model):
     """True for a KerasCV `YOLOV8Detector` that is not already wrapped."""
     return common.matches_family(model, "keras_cv", CLASS_NAMES)
-
-
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return detector_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def feature_extractor(detector):
@@ -138,15 +141,14 @@ def detector_class():
             super(YOLOV8Detector, self).__init__(
                 inputs=graph.inputs, outputs=graph.outputs, **kwargs
             )
-            self.bounding_box_format = detector.bounding_box_format
-            self._prediction_decoder = detector.prediction_decoder
-            self.backbone = detector.backbone
-            self.fpn_depth = detector.fpn_depth
-            self.num_classes = detector.num_classes
-            self.label_encoder = detector.label_encoder
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "detection"
+            self.adopt_task_attributes(
+                detector, TASK_ATTRIBUTES, output_size, saliency, antialias,
+                "detection",
+            )
 
     return LZUYOLOV8Detector
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, detector_class
+)

@@ -1,5 +1,5 @@
-"""What the KerasHub adapters share: preprocessors, fixed input sizes and
-box frames.
+"""What the KerasHub adapters share: preprocessors, fixed input sizes, box
+frames and the detectors' decoding.
 
 KerasHub task models resize images in their preprocessor (on the CPU) and
 some backbones take one input size only. A wrapped model zooms the images
@@ -7,7 +7,8 @@ itself, so it keeps the preprocessor's rescaling without its resizing, and
 its `output_size` must be the size a fixed-size backbone takes. KerasHub
 detectors take and return boxes in a `bounding_box_format` of Keras's
 `keras.utils.bounding_boxes`, which the wrappers move between image frames
-(`rescale_boxes`, `convert_boxes`). Nothing here imports KerasHub.
+(`rescale_boxes`, `convert_boxes`); `KerasHubDetectorMixin` decodes
+their predictions in the caller's frame. Nothing here imports KerasHub.
 """
 
 import keras
@@ -40,6 +41,76 @@ def preprocessor_without_resizing(preprocessor):
     if getattr(preprocessor, "resize_output_mask", False):
         preprocessor.resize_output_mask = False
     return preprocessor
+
+
+def adopt_task(wrapper, task_model, attribute_names, output_size, saliency,
+               antialias, task):
+    """Ends a KerasHub wrapper's `__init__`: shares `task_model`'s
+    attributes, sets the LZU ones, keeps the preprocessor without resizing
+    and compiles.
+
+    KerasHub tasks compile in their constructor; the wrapper builds its
+    functional model with `compile=False` and compiles (with the task's
+    defaults) only here, once the attributes its losses read are set.
+
+    Args:
+        wrapper: the `common.WrappedTaskMixin` being initialised.
+        task_model: the KerasHub task model it wraps.
+        attribute_names, output_size, saliency, antialias, task: as for
+            `common.WrappedTaskMixin.adopt_task_attributes`.
+    """
+    wrapper.adopt_task_attributes(
+        task_model, attribute_names, output_size, saliency, antialias, task
+    )
+    wrapper.preprocessor = preprocessor_without_resizing(
+        task_model.preprocessor
+    )
+    wrapper.compile()
+
+
+class KerasHubDetectorMixin(common.WrappedDetectorMixin):
+    """`WrappedDetectorMixin` for KerasHub detectors: decoding in the
+    caller's frame.
+
+    Mixed in before the KerasHub task class. Subclasses implement
+    `_decode(predictions, images)`, which returns KerasHub's decoded
+    `{"boxes", "confidence", "labels", "num_detections"}` with boxes in
+    `bounding_box_format` of the frame of `images`, and those boxes as
+    pixel `xyxy` (`-1` rows for padding).
+    """
+
+    def decode_predictions(self, predictions, data):
+        """Decodes raw outputs into detections in the caller's frame.
+
+        Args:
+            predictions: the detector's raw outputs.
+            data: the images predicted on, or an `(images, ...)` batch.
+
+        Returns:
+            `{"boxes", "confidence", "labels", "num_detections"}` with
+            boxes in `bounding_box_format` of the images' frame.
+        """
+        return self._decode(predictions, common.images_of(data))[0]
+
+    def decode_image_by_image(self, predictions, images):
+        """The `infer` dict of the raw `predictions` on `images`.
+
+        KerasHub's non-max suppression needs a static batch size, which a
+        serving signature does not have: this decodes image by image.
+        """
+
+        def decode_one(predictions):
+            predictions = {k: v[None] for k, v in predictions.items()}
+            decoded, boxes = self._decode(predictions, images)
+            outputs = common.detection_outputs(
+                boxes,
+                decoded["confidence"],
+                decoded["labels"],
+                decoded["num_detections"],
+            )
+            return {key: value[0] for key, value in outputs.items()}
+
+        return ops.map(decode_one, predictions)
 
 
 def rescale_images(preprocessor, images):

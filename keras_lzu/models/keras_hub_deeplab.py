@@ -20,17 +20,14 @@ from keras_lzu.models import keras_hub_common
 
 CLASS_NAMES = ("DeepLabV3ImageSegmenter",)
 WRAPPER_NAME = "LZUDeepLabV3ImageSegmenter"
+# What `DeepLabV3ImageSegmenter`'s methods and config read, shared with the
+# wrapper.
+TASK_ATTRIBUTES = ("output_conv", "backbone", "num_classes", "activation")
 
 
 def matches(model):
     """True for a KerasHub `DeepLabV3ImageSegmenter` not already wrapped."""
     return common.matches_family(model, "keras_hub", CLASS_NAMES)
-
-
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return segmenter_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def stride_multiple(backbone):
@@ -142,21 +139,18 @@ def segmenter_class():
             super(DeepLabV3ImageSegmenter, self).__init__(
                 inputs=graph.inputs, outputs=scores, compile=False, **kwargs
             )
-            self.output_conv = segmenter.output_conv
-            self.backbone = backbone
-            self.num_classes = segmenter.num_classes
-            self.activation = segmenter.activation
-            self.preprocessor = keras_hub_common.preprocessor_without_resizing(
-                segmenter.preprocessor
+            keras_hub_common.adopt_task(
+                self, segmenter, TASK_ATTRIBUTES, output_size, saliency,
+                antialias, "segmentation",
             )
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "segmentation"
-            self.compile()
 
         def infer_outputs(self, images):
             images = keras_hub_common.rescale_images(self.preprocessor, images)
             return common.segmentation_outputs(self.call_on_images(images))
 
     return LZUDeepLabV3ImageSegmenter
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, segmenter_class
+)

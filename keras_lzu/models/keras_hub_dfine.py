@@ -38,17 +38,28 @@ WRAPPER_NAME = "LZUDFineObjectDetector"
 FAMILY = "DFineObjectDetector"
 # D-FINE's raw outputs that its decoder reads.
 DECODED_OUTPUTS = ("logits", "pred_boxes")
+# What `DFineObjectDetector`'s methods and config read, shared with the
+# wrapper.
+TASK_ATTRIBUTES = (
+    "backbone",
+    "num_classes",
+    "bounding_box_format",
+    "matcher_class_cost",
+    "matcher_bbox_cost",
+    "matcher_ciou_cost",
+    "use_focal_loss",
+    "matcher_alpha",
+    "matcher_gamma",
+    "weight_dict",
+    "ddf_temperature",
+    "activation",
+    "_prediction_decoder",
+)
 
 
 def matches(model):
     """True for a KerasHub `DFineObjectDetector` not already wrapped."""
     return common.matches_family(model, "keras_hub", CLASS_NAMES)
-
-
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return detector_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_output_size(backbone, output_size):
@@ -118,7 +129,7 @@ def detector_class():
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
     class LZUDFineObjectDetector(
-        common.WrappedDetectorMixin, DFineObjectDetector
+        keras_hub_common.KerasHubDetectorMixin, DFineObjectDetector
     ):
         """A KerasHub `DFineObjectDetector` that zooms and unzooms.
 
@@ -195,64 +206,16 @@ def detector_class():
                 compile=False,
                 **kwargs,
             )
-            for name in (
-                "backbone",
-                "num_classes",
-                "bounding_box_format",
-                "matcher_class_cost",
-                "matcher_bbox_cost",
-                "matcher_ciou_cost",
-                "use_focal_loss",
-                "matcher_alpha",
-                "matcher_gamma",
-                "weight_dict",
-                "ddf_temperature",
-                "activation",
-                "_prediction_decoder",
-            ):
-                setattr(self, name, getattr(detector, name))
-            self.preprocessor = keras_hub_common.preprocessor_without_resizing(
-                detector.preprocessor
+            keras_hub_common.adopt_task(
+                self, detector, TASK_ATTRIBUTES, output_size, saliency,
+                antialias, "detection",
             )
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "detection"
-            self.compile()
-
-        def decode_predictions(self, predictions, data):
-            """Decodes raw outputs into detections in the caller's frame.
-
-            Args:
-                predictions: D-FINE's raw outputs (`"logits"`,
-                    `"pred_boxes"`).
-                data: the images predicted on, or an `(images, ...)` batch.
-
-            Returns:
-                `{"boxes", "confidence", "labels", "num_detections"}` with
-                boxes in `bounding_box_format` of the images' frame.
-            """
-            return self._decode(predictions, common.images_of(data))[0]
 
         def infer_outputs(self, images):
             images = keras_hub_common.rescale_images(self.preprocessor, images)
             outputs = self.call_on_images(images)
-
-            # KerasHub's non-max suppression needs a static batch size, which
-            # a serving signature does not have: decode image by image.
-            def decode_one(predictions):
-                predictions = {k: v[None] for k, v in predictions.items()}
-                decoded, boxes = self._decode(predictions, images)
-                outputs = common.detection_outputs(
-                    boxes,
-                    decoded["confidence"],
-                    decoded["labels"],
-                    decoded["num_detections"],
-                )
-                return {key: value[0] for key, value in outputs.items()}
-
-            return ops.map(
-                decode_one, {key: outputs[key] for key in DECODED_OUTPUTS}
+            return self.decode_image_by_image(
+                {key: outputs[key] for key in DECODED_OUTPUTS}, images
             )
 
         def _decode(self, predictions, images):
@@ -282,14 +245,9 @@ def detector_class():
         def _labels_to_uniform(self, images, y):
             # D-FINE's loss reads normalized center_xywh boxes: the same in
             # the caller's frame and the uniform layout.
-            if not isinstance(y, dict) or not {"boxes", "labels"} <= set(y):
-                raise ValueError(
-                    f"{FAMILY} labels must be a dict {{'boxes': (batch, "
-                    f"num_boxes, 4) in bounding_box_format="
-                    f"{self.bounding_box_format!r} of the caller's image "
-                    "frame, 'labels': (batch, num_boxes)}. Received: "
-                    f"{sorted(y) if isinstance(y, dict) else y!r}"
-                )
+            common.check_detection_labels(
+                y, "labels", self.bounding_box_format, FAMILY
+            )
             valid = ops.cast(y["labels"], "float32") >= 0
             boxes = keras_hub_common.rescale_boxes(
                 y["boxes"], self.bounding_box_format,
@@ -304,3 +262,8 @@ def detector_class():
             return {**y, "boxes": boxes}
 
     return LZUDFineObjectDetector
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, detector_class
+)

@@ -22,17 +22,26 @@ from keras_lzu.models import keras_hub_common
 
 CLASS_NAMES = ("RetinaNetObjectDetector",)
 WRAPPER_NAME = "LZURetinaNetObjectDetector"
+# What `RetinaNetObjectDetector`'s methods and config read, shared with the
+# wrapper.
+TASK_ATTRIBUTES = (
+    "bounding_box_format",
+    "use_prediction_head_norm",
+    "num_classes",
+    "backbone",
+    "activation",
+    "pre_logits_num_conv_layers",
+    "box_head",
+    "classification_head",
+    "anchor_generator",
+    "label_encoder",
+    "_prediction_decoder",
+)
 
 
 def matches(model):
     """True for a KerasHub `RetinaNetObjectDetector` not already wrapped."""
     return common.matches_family(model, "keras_hub", CLASS_NAMES)
-
-
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return detector_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def stride_multiple(backbone):
@@ -63,7 +72,7 @@ def detector_class():
 
     @keras.saving.register_keras_serializable(package="keras_lzu")
     class LZURetinaNetObjectDetector(
-        common.WrappedDetectorMixin, RetinaNetObjectDetector
+        keras_hub_common.KerasHubDetectorMixin, RetinaNetObjectDetector
     ):
         """A KerasHub `RetinaNetObjectDetector` that zooms and unzooms.
 
@@ -145,28 +154,10 @@ def detector_class():
                 compile=False,
                 **kwargs,
             )
-            for name in (
-                "bounding_box_format",
-                "use_prediction_head_norm",
-                "num_classes",
-                "backbone",
-                "activation",
-                "pre_logits_num_conv_layers",
-                "box_head",
-                "classification_head",
-                "anchor_generator",
-                "label_encoder",
-                "_prediction_decoder",
-            ):
-                setattr(self, name, getattr(detector, name))
-            self.preprocessor = keras_hub_common.preprocessor_without_resizing(
-                detector.preprocessor
+            keras_hub_common.adopt_task(
+                self, detector, TASK_ATTRIBUTES, output_size, saliency,
+                antialias, "detection",
             )
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "detection"
-            self.compile()
 
         def wrapped_config(self):
             # KerasHub's config leaves out the prior probability, which it
@@ -178,37 +169,10 @@ def detector_class():
                 ),
             }
 
-        def decode_predictions(self, predictions, data):
-            """Decodes raw outputs into detections in the caller's frame.
-
-            Args:
-                predictions: `{"bbox_regression", "cls_logits"}`.
-                data: the images predicted on, or an `(images, ...)` batch.
-
-            Returns:
-                `{"boxes", "confidence", "labels", "num_detections"}` with
-                boxes in `bounding_box_format` of the images' frame.
-            """
-            return self._decode(predictions, common.images_of(data))[0]
-
         def infer_outputs(self, images, prior_boxes=None):
             images = keras_hub_common.rescale_images(self.preprocessor, images)
-
-            # KerasHub's non-max suppression needs a static batch size, which
-            # a serving signature does not have: decode image by image.
-            def decode_one(predictions):
-                predictions = {k: v[None] for k, v in predictions.items()}
-                decoded, boxes = self._decode(predictions, images)
-                outputs = common.detection_outputs(
-                    boxes,
-                    decoded["confidence"],
-                    decoded["labels"],
-                    decoded["num_detections"],
-                )
-                return {key: value[0] for key, value in outputs.items()}
-
-            return ops.map(
-                decode_one, self.call_on_images(images, prior_boxes)
+            return self.decode_image_by_image(
+                self.call_on_images(images, prior_boxes), images
             )
 
         def preprocess_samples(self, x, y=None, sample_weight=None):
@@ -225,8 +189,10 @@ def detector_class():
 
         def _decode(self, predictions, images):
             """Decoded predictions and their pixel `xyxy` boxes (caller)."""
-            uniform = self._uniform_images()
-            decoded = super().decode_predictions(predictions, uniform)
+            # KerasHub's own decoder, in the uniform layout.
+            decoded = RetinaNetObjectDetector.decode_predictions(
+                self, predictions, self._uniform_images()
+            )
             valid = decoded["labels"] >= 0
             boxes = keras_hub_common.rescale_boxes(
                 decoded["boxes"], self.bounding_box_format,
@@ -243,14 +209,10 @@ def detector_class():
             return decoded, boxes
 
         def _labels_to_uniform(self, images, y):
-            if not isinstance(y, dict) or not {"boxes", "labels"} <= set(y):
-                raise ValueError(
-                    "RetinaNetObjectDetector labels must be a dict "
-                    "{'boxes': (batch, num_boxes, 4) in bounding_box_format="
-                    f"{self.bounding_box_format!r} of the caller's image "
-                    "frame, 'labels': (batch, num_boxes)}. Received: "
-                    f"{sorted(y) if isinstance(y, dict) else y!r}"
-                )
+            common.check_detection_labels(
+                y, "labels", self.bounding_box_format,
+                "RetinaNetObjectDetector",
+            )
             valid = ops.cast(y["labels"], "float32") >= 0
             boxes = keras_hub_common.rescale_boxes(
                 y["boxes"], self.bounding_box_format,
@@ -264,3 +226,8 @@ def detector_class():
             return {**y, "boxes": boxes}
 
     return LZURetinaNetObjectDetector
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, detector_class
+)

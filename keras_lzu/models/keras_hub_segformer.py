@@ -28,17 +28,20 @@ from keras_lzu.models import keras_hub_common
 CLASS_NAMES = ("SegFormerImageSegmenter",)
 WRAPPER_NAME = "LZUSegFormerImageSegmenter"
 FAMILY = "SegFormerImageSegmenter"
+# What `SegFormerImageSegmenter`'s methods and config read, shared with the
+# wrapper.
+TASK_ATTRIBUTES = (
+    "dropout",
+    "output_segmentation_head",
+    "resizing",
+    "backbone",
+    "num_classes",
+)
 
 
 def matches(model):
     """True for a KerasHub `SegFormerImageSegmenter` not already wrapped."""
     return common.matches_family(model, "keras_hub", CLASS_NAMES)
-
-
-def __getattr__(name):
-    if name == WRAPPER_NAME:
-        return segmenter_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def stride_multiple(image_encoder):
@@ -166,22 +169,18 @@ def segmenter_class():
             super(SegFormerImageSegmenter, self).__init__(
                 inputs=graph.inputs, outputs=scores, compile=False, **kwargs
             )
-            self.dropout = segmenter.dropout
-            self.output_segmentation_head = segmenter.output_segmentation_head
-            self.resizing = segmenter.resizing
-            self.backbone = backbone
-            self.num_classes = segmenter.num_classes
-            self.preprocessor = keras_hub_common.preprocessor_without_resizing(
-                segmenter.preprocessor
+            keras_hub_common.adopt_task(
+                self, segmenter, TASK_ATTRIBUTES, output_size, saliency,
+                antialias, "segmentation",
             )
-            self.output_size = output_size
-            self.saliency_layer = saliency
-            self.antialias = antialias
-            self.lzu_task = "segmentation"
-            self.compile()
 
         def infer_outputs(self, images):
             images = keras_hub_common.rescale_images(self.preprocessor, images)
             return common.segmentation_outputs(self.call_on_images(images))
 
     return LZUSegFormerImageSegmenter
+
+
+__getattr__ = common.wrapper_class_getattr(
+    __name__, WRAPPER_NAME, segmenter_class
+)
