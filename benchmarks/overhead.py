@@ -23,9 +23,12 @@ compiled as XLA clusters (`graph, XLA LZU`: what an export with
   image (e.g. the previous frame's detections), so the grid and its inverse
   are computed per image, then zoom, the RetinaNet, unzoom.
 
-Then the parts of `LZU fixed`, each timed alone in the same rounds (their
-`x unwrapped` is their share of the unwrapped forward pass): the grid of the
-fixed saliency, the grid and its inverse, the zoom from `h x w` and from the
+Every case is traced as `keras_lzu.export` traces a model, so a fixed
+saliency's grid and its inverse are constants of the graph (the adaptive
+grid is computed per image). Then the parts of `LZU fixed`, each timed alone
+in the same rounds (their `x unwrapped` is their share of the unwrapped
+forward pass): the grid of the fixed saliency and the grid and its inverse,
+both computed (what the constants save), the zoom from `h x w` and from the
 canvas, the unzoom of every pyramid level, and `tf.image.resize` of the
 canvas for comparison.
 
@@ -62,6 +65,9 @@ from benchmarks import family_models  # noqa: E402
 BACKBONES = ("compact", "resnet18", "resnet50")
 FAMILY_NAMES = tuple(family.name for family in family_models.FAMILIES)
 MODES = ("graph", "graph, XLA LZU", "XLA")
+# Parts timed as computed per call (what storing them as constants saves).
+COMPUTED_PARTS = ("part: grid (computed)",
+                  "part: grid + inverse (computed)")
 
 
 def call_and_wait(function, args):
@@ -191,8 +197,9 @@ def lzu_parts(wrapped, retinanet, size, small_images, canvas_images):
         return tf.image.resize(images, size)
 
     return (
-        ("part: grid", grid_only, (small_images,)),
-        ("part: grid + inverse", grid_and_inverse, (small_images,)),
+        ("part: grid (computed)", grid_only, (small_images,)),
+        ("part: grid + inverse (computed)", grid_and_inverse,
+         (small_images,)),
         ("part: zoom from h x w", zoom_only, (small_images,)),
         ("part: zoom from canvas", zoom_only, (canvas_images,)),
         ("part: unzoom of every level", unzoom_levels, tuple(pyramid)),
@@ -319,8 +326,9 @@ def time_modes(cases, modes, repeats, clock):
     ratio of the best times to the first case's)`."""
     rows = []
     for mode in modes:
-        compiled = [(traced(function, args, mode), args)
-                    for _, function, args in cases]
+        compiled = [(traced(function, args, mode,
+                            constant_grids=name not in COMPUTED_PARTS), args)
+                    for name, function, args in cases]
         times = interleaved_times(compiled, repeats, clock)
         base = times[0][0]
         for (name, _, _), (best, median) in zip(cases, times):
@@ -328,16 +336,24 @@ def time_modes(cases, modes, repeats, clock):
     return rows
 
 
-def traced(function, args, mode):
-    """`function` as a `tf.function` of `mode` (`MODES`), traced on `args`."""
+def traced(function, args, mode, constant_grids=True):
+    """`function` as a `tf.function` of `mode` (`MODES`), traced on `args`;
+    with `constant_grids` as `keras_lzu.export` traces a model: a fixed
+    saliency's grid and its inverse are constants of the graph."""
+    import contextlib
+
     import tensorflow as tf
 
+    from keras_lzu.layers import constant_grids as constants
     from keras_lzu.layers import xla_clusters
 
     compiled = tf.function(function, jit_compile=(mode == "XLA"))
-    if mode == "graph, XLA LZU":
-        with xla_clusters.compiled_lzu_layers():
-            compiled.get_concrete_function(*args)
+    scope = (xla_clusters.compiled_lzu_layers() if mode == "graph, XLA LZU"
+             else contextlib.nullcontext())
+    grids = (constants.constant_fixed_grids() if constant_grids
+             else contextlib.nullcontext())
+    with scope, grids:
+        compiled.get_concrete_function(*args)
     return compiled
 
 
