@@ -14,8 +14,8 @@ batch of noise images with one bright square each (`--batch` images):
 Each is compiled with `jit_compile=False` (graph mode) and `True` (XLA);
 one `fit` runs `--warmup` steps (tracing and compiling included), timed
 apart, then the `--steps` steps whose rate is reported (from the batches'
-end times, so `fit`'s start-up is not counted in them). Optimizer: Adam, focal and
-smooth-L1 losses.
+end times, so `fit`'s start-up is not counted in them). Optimizer: Adam,
+focal and smooth-L1 losses.
 
     python -m benchmarks.xla_training [--canvas 480 768] [--budget 0.25]
 """

@@ -158,10 +158,10 @@ def run(in_sizes, repeats, seed=0):
     for in_size in in_sizes:
         height, width = in_size
         image = tf.constant(rng.random((1, height, width, 3), "float32"))
-        ys = tf.constant(np.sort(rng.uniform(-0.5, height - 0.5,
-                                             OUTPUT_SIZE[0])).astype("float32"))
-        xs = tf.constant(np.sort(rng.uniform(-0.5, width - 0.5,
-                                             OUTPUT_SIZE[1])).astype("float32"))
+        ys = np.sort(rng.uniform(-0.5, height - 0.5, OUTPUT_SIZE[0]))
+        xs = np.sort(rng.uniform(-0.5, width - 0.5, OUTPUT_SIZE[1]))
+        ys = tf.constant(ys.astype("float32"))
+        xs = tf.constant(xs.astype("float32"))
         cases = formulations(in_size)
         times = interleaved_times(
             [(function, (image, xs, ys)) for function, _ in cases.values()],

@@ -23,7 +23,7 @@ def test_scores_are_resized_as_tf_image_resize_does_eagerly(jit_compile,
     images = np.zeros((2, 20, 20, 3), "float32")
     expected = tf.image.resize(scores, (20, 20), "bilinear").numpy()
     shape = [None, None, None, 3]
-    signature = None if static else [tf.TensorSpec(shape), tf.TensorSpec(shape)]
+    signature = None if static else [tf.TensorSpec(shape)] * 2
     resize = tf.function(common.resize_to_image, jit_compile=jit_compile,
                          input_signature=signature)
     np.testing.assert_allclose(resize(scores, images).numpy(), expected,
