@@ -52,11 +52,9 @@ def as_constants(function, traced_tensor):
         return None
     import tensorflow as tf
 
-    # Run as a graph, not eagerly: with the kernels the model's own graph
-    # (`predict`) computes the grid with.
     with tf.init_scope():
         values = keras.tree.map_structure(
-            keras.ops.convert_to_numpy, tf.function(function)()
+            keras.ops.convert_to_numpy, function()
         )
     return keras.tree.map_structure(tf.constant, values)
 
