@@ -89,8 +89,8 @@ def export(model, export_dir, version=None,
         max_image_size: `(max_height, max_width)`. Larger images are rejected
             by the signatures with `INVALID_ARGUMENT` before the model runs.
         jit_compile_lzu: bool, default `False`. `True` compiles the LZU part
-            of the graph (the grid, the zoom, the inversion and every unzoom)
-            with XLA inside the SavedModel, as XLA clusters called from the
+            of the graph (the zoom, every unzoom, and a grid computed per
+            image and its inversion) with XLA inside the SavedModel, as XLA clusters called from the
             plain graph that runs the rest (backbone, heads, NMS): on CPU
             the zoom and unzoom run several times faster. TensorFlow's own
             loaders (`tf.saved_model.load`, `saved_model_cli`, `lzu serve`)
