@@ -252,7 +252,7 @@ def resize_bilinear(images, size):
     """Bilinear resize with half-pixel centres, edge clamping and no
     antialiasing, by the zoom's sampling.
 
-    The resize of `tf.image.resize(images, size, "bilinear",
+    The resize of TensorFlow's `image.resize(images, size, "bilinear",
     antialias=False)` and `keras.ops.image.resize`, the same on every
     backend and under XLA and JAX `jit`. TensorFlow's own kernel, compiled by
     XLA, samples the wrong input pixel at some upsampling ratios (4 -> 20
@@ -290,8 +290,8 @@ def resize_bilinear(images, size):
 
 def _resize_coordinates(size, in_size):
     """Pixel coordinates in an axis of `in_size` pixels of the `size`
-    pixel centres of its uniform resize, as `tf.image.resize` computes
-    them: `(i + 0.5) * (in_size / size) - 0.5`."""
+    pixel centres of its uniform resize, as TensorFlow's `image.resize`
+    computes them: `(i + 0.5) * (in_size / size) - 0.5`."""
     scale = ops.cast(in_size, "float32") / ops.cast(size, "float32")
     return (ops.arange(size, dtype="float32") + 0.5) * scale - 0.5
 
